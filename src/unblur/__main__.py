@@ -1,0 +1,3 @@
+from unblur.cli import main
+
+raise SystemExit(main())
