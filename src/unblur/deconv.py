@@ -473,3 +473,140 @@ def deconvolve(
     if method == "rl":
         return richardson_lucy(image, kernel)
     raise ValueError(f"unknown deconvolution method {method!r}; choose from {', '.join(METHODS)}")
+
+
+# --------------------------------------------------------------------------- spatially varying
+
+KernelForRegion = Callable[[slice, slice], np.ndarray]
+
+
+def _window(n: int) -> np.ndarray:
+    """``sin^2`` window: shifted copies at a stride of ``n // 2`` sum to one."""
+    t = (np.arange(n, dtype=np.float64) + 0.5) / n
+    return np.sin(np.pi * t) ** 2
+
+
+def deconvolve_varying(
+    image: np.ndarray,
+    kernel_for_region: KernelForRegion,
+    *,
+    patch: int = 128,
+    method: Method = "hyperlaplacian",
+) -> np.ndarray:
+    """Deconvolve a spatially varying blur by overlapping patches (efficient filter flow).
+
+    The image is covered by patches of ``patch`` pixels at a stride of
+    ``patch // 2``; each patch, with a margin of real neighbouring pixels as
+    wide as its kernel, is deconvolved with the kernel that
+    ``kernel_for_region(rows, cols)`` gives for it, and the results are
+    blended with ``sin^2`` windows that form a partition of unity, so there
+    are no seams (Hirsch et al. 2010).
+
+    Args:
+        image: blurred ``(H, W)`` or ``(H, W, C)`` float image in [0, 1].
+        kernel_for_region: returns the blur kernel of the region given as
+            ``(rows, cols)`` slices in image coordinates.
+        patch: patch side in pixels (even, >= 16).
+        method: non-blind method used on each patch.
+
+    Returns:
+        Restored float32 image, same shape.
+    """
+    if patch < 16 or patch % 2:
+        raise ValueError(f"patch must be an even number >= 16, got {patch}")
+    img = _as_float_image(image)
+    h, w = img.shape[:2]
+    stride = patch // 2
+    planes = img if img.ndim == 3 else img[..., None]
+    out = np.zeros(planes.shape, np.float64)
+    weight = np.zeros((h, w), np.float64)
+    win = _window(patch)
+    ys = range(-stride, h, stride)
+    xs = range(-stride, w, stride)
+    for y0 in ys:
+        for x0 in xs:
+            rows = slice(max(y0, 0), min(y0 + patch, h))
+            cols = slice(max(x0, 0), min(x0 + patch, w))
+            if rows.stop <= rows.start or cols.stop <= cols.start:
+                continue
+            kernel = validate_kernel(kernel_for_region(rows, cols), (h, w))
+            m = max(2 * max(kernel.shape), 32)  # real context around the patch
+            ctx_r = slice(max(rows.start - m, 0), min(rows.stop + m, h))
+            ctx_c = slice(max(cols.start - m, 0), min(cols.stop + m, w))
+            region = planes[ctx_r, ctx_c]
+            if region.shape[0] < kernel.shape[0] or region.shape[1] < kernel.shape[1]:
+                restored = region
+            else:
+                restored = deconvolve(region, kernel, method=method)
+                restored = restored if restored.ndim == 3 else restored[..., None]
+            inner = restored[
+                rows.start - ctx_r.start : rows.stop - ctx_r.start,
+                cols.start - ctx_c.start : cols.stop - ctx_c.start,
+            ]
+            wy = win[rows.start - y0 : rows.stop - y0]
+            wx = win[cols.start - x0 : cols.stop - x0]
+            wgt = np.outer(wy, wx)
+            out[rows, cols] += inner * wgt[..., None]
+            weight[rows, cols] += wgt
+    out /= np.maximum(weight, 1e-12)[..., None]
+    out = out if img.ndim == 3 else out[..., 0]
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def field_kernel(field: np.ndarray, rows: slice, cols: slice, *, samples: int = 5) -> np.ndarray:
+    """Blur kernel of a region of a motion field: the mean of its pixels' linear kernels.
+
+    Motion vectors ``v`` and ``-v`` give the same streak, so averaging kernels
+    (not vectors) handles the sign ambiguity and regions that mix motions.
+
+    Args:
+        field: ``(H, W, 2)`` motion field of ``(dx, dy)`` in pixels, x right, y down.
+        rows, cols: the region.
+        samples: vectors sampled along each axis of the region.
+
+    Returns:
+        float32 kernel summing to 1.
+    """
+    from unblur.blur import linear_kernel
+
+    region = np.asarray(field[rows, cols], np.float64)
+    iy = np.linspace(0, region.shape[0] - 1, min(samples, region.shape[0])).round().astype(int)
+    ix = np.linspace(0, region.shape[1] - 1, min(samples, region.shape[1])).round().astype(int)
+    vectors = region[np.ix_(iy, ix)].reshape(-1, 2)
+    lengths = np.hypot(vectors[:, 0], vectors[:, 1])
+    size = 2 * int(np.ceil(lengths.max() / 2.0 + 1e-6)) + 1
+    kernel = np.zeros((size, size), np.float64)
+    for (dx, dy), length in zip(vectors, lengths, strict=True):
+        angle = float(np.degrees(np.arctan2(-dy, dx)))
+        kernel += linear_kernel(float(length), angle, size=size)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def deconvolve_field(
+    image: np.ndarray,
+    field: np.ndarray,
+    *,
+    patch: int = 128,
+    method: Method = "hyperlaplacian",
+) -> np.ndarray:
+    """Undo the spatially varying motion blur described by a per-pixel motion field.
+
+    Args:
+        image: blurred ``(H, W)`` or ``(H, W, C)`` float image in [0, 1].
+        field: ``(H, W, 2)`` float motion field (dx, dy) in pixels, the full
+            displacement during the exposure (see :func:`unblur.blur.field_blur`).
+        patch: patch side for :func:`deconvolve_varying`.
+        method: non-blind method used on each patch.
+
+    Returns:
+        Restored float32 image, same shape.
+    """
+    img = _as_float_image(image)
+    f = np.asarray(field, np.float32)
+    if f.shape != (*img.shape[:2], 2):
+        raise ValueError(f"field must have shape {(*img.shape[:2], 2)}, got {f.shape}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError("field has NaN or infinite values")
+    return deconvolve_varying(
+        img, lambda rows, cols: field_kernel(f, rows, cols), patch=patch, method=method
+    )
