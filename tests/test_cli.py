@@ -1,0 +1,321 @@
+"""The ``unblur`` command end to end: real subprocesses, real files, every bad input."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scenes import textured_scene
+
+from unblur import blur, io, metrics
+from unblur.cli import main
+
+DATA = Path(__file__).parent / "data"
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    env.pop("UNBLUR_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "unblur", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("unblur: error:")]
+    assert errors, proc.stderr
+    for needle in needles:
+        assert any(needle in line for line in errors), (needle, proc.stderr)
+
+
+@pytest.fixture
+def shaken(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """A blurred RGB photo (blurred in linear light, as the CLI assumes) and its kernel."""
+    sharp = textured_scene(96, 120, 3, seed=3)
+    kernel = blur.shake_kernel(size=13, rng=5, length=10.0).kernel
+    blurred = io.linear_to_srgb(blur.blur_image(io.srgb_to_linear(sharp), kernel))
+    path = tmp_path / "shot.png"
+    io.write_image(path, blurred)
+    kpath = tmp_path / "kernel.npy"
+    np.save(kpath, kernel)
+    return path, kpath, sharp
+
+
+def test_version_is_fast_and_light() -> None:
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("unblur ")
+    code = "import sys, unblur.cli; print('torch' in sys.modules or 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_help_lists_methods_and_defaults() -> None:
+    proc = run_cli("image", "--help")
+    assert proc.returncode == 0
+    assert "hyperlaplacian" in proc.stdout and "default" in proc.stdout
+
+
+def test_image_restores_with_known_kernel(shaken, tmp_path: Path) -> None:
+    path, kpath, sharp = shaken
+    out = tmp_path / "sharp.png"
+    proc = run_cli("image", path, "--kernel", kpath, "-o", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    restored = io.read_image(out).pixels
+    before = metrics.psnr(sharp, io.read_image(path).pixels, crop_border=4)
+    after = metrics.psnr(sharp, restored, crop_border=4)
+    assert restored.shape == sharp.shape
+    assert after > before + 5, (before, after)
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
+
+
+@pytest.mark.parametrize("method", ["wiener", "rl"])
+def test_other_methods_and_png_kernel(shaken, tmp_path: Path, method: str) -> None:
+    path, kpath, sharp = shaken
+    kernel = np.load(kpath)
+    kpng = tmp_path / "kernel.png"
+    Image.fromarray(np.round(kernel / kernel.max() * 255).astype(np.uint8)).save(kpng)
+    out = tmp_path / f"{method}.png"
+    proc = run_cli("image", path, "--kernel", kpng, "--method", method, "-o", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert metrics.psnr(sharp, io.read_image(out).pixels, crop_border=4) > metrics.psnr(
+        sharp, io.read_image(path).pixels, crop_border=4
+    )
+
+
+def test_default_output_name_and_16_bit_kept(tmp_path: Path) -> None:
+    sharp = textured_scene(48, 64, 3, seed=1)
+    path = tmp_path / "deep.png"
+    io.write_image(path, sharp, bit_depth=16)
+    kpath = tmp_path / "k.npy"
+    np.save(kpath, blur.linear_kernel(5, 0))
+    proc = run_cli("image", path, "--kernel", kpath, "-q")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "deep_unblurred.png"
+    assert io.read_image(out).bit_depth == 16
+
+
+def test_batch_goes_on_after_a_bad_file(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(path.read_bytes())
+    (folder / "b.png").write_bytes(b"this is not a picture")
+    (folder / "c.png").write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    proc = run_cli("image", folder, "--kernel", kpath, "-o", out, "-q")
+    assert_one_line_error(proc, "b.png")
+    assert proc.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert "2 of 3" in summary and "b.png" in summary
+
+
+def test_no_kernel_says_so(shaken) -> None:
+    path, _, _ = shaken
+    proc = run_cli("image", path)
+    assert_one_line_error(proc, "--kernel")
+
+
+def _missing(tmp_path: Path) -> Path:
+    return tmp_path / "missing.png"
+
+
+def _empty(tmp_path: Path) -> Path:
+    p = tmp_path / "empty.png"
+    p.write_bytes(b"")
+    return p
+
+
+def _truncated_png(tmp_path: Path) -> Path:
+    good = tmp_path / "good.png"
+    io.write_image(good, textured_scene(64, 64, 3))
+    bad = tmp_path / "truncated.png"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    return bad
+
+
+def _text(tmp_path: Path) -> Path:
+    p = tmp_path / "text.png"
+    p.write_text("hello, I am not a picture")
+    return p
+
+
+def _gif(tmp_path: Path) -> Path:
+    p = tmp_path / "anim.gif"
+    Image.new("P", (16, 16)).save(p)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (_missing, "missing.png"),
+        (_empty, "empty"),
+        (_truncated_png, "truncated"),
+        (_text, "not an image"),
+        (_gif, "unsupported"),
+    ],
+    ids=["missing", "empty", "truncated", "not-an-image", "unsupported"],
+)
+def test_bad_inputs(tmp_path: Path, shaken, make, needle: str) -> None:
+    _, kpath, _ = shaken
+    bad = make(tmp_path)
+    proc = run_cli("image", bad, "--kernel", kpath, "-o", tmp_path / "out.png", "-q")
+    assert_one_line_error(proc, needle)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_pixel_limit_and_override(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    proc = run_cli(
+        "image", path, "--kernel", kpath, "-o", tmp_path / "o.png", "--max-pixels", "1000"
+    )
+    assert_one_line_error(proc, "--max-pixels")
+    proc = run_cli("image", path, "--kernel", kpath, "-o", tmp_path / "o.png", "-q")
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("kernel", "needle"),
+    [
+        (np.zeros((0, 0), np.float32), "empty"),
+        (-np.ones((5, 5), np.float32), "negative"),
+        (np.zeros((5, 5), np.float32), "all zeros"),
+        (np.ones((201, 201), np.float32), "larger than the image"),
+    ],
+    ids=["empty", "negative", "zeros", "too-large"],
+)
+def test_bad_kernels(shaken, tmp_path: Path, kernel: np.ndarray, needle: str) -> None:
+    path, _, _ = shaken
+    kpath = tmp_path / "bad_kernel.npy"
+    np.save(kpath, kernel)
+    proc = run_cli("image", path, "--kernel", kpath, "-o", tmp_path / "o.png", "-q")
+    assert_one_line_error(proc, needle)
+
+
+def test_pickled_kernel_is_refused(shaken, tmp_path: Path) -> None:
+    path, _, _ = shaken
+    kpath = tmp_path / "evil.npy"
+    np.save(kpath, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    proc = run_cli("image", path, "--kernel", kpath, "-q")
+    assert_one_line_error(proc, "unpickle")
+
+
+def test_output_equal_to_input_needs_overwrite(shaken) -> None:
+    path, kpath, _ = shaken
+    before = path.read_bytes()
+    proc = run_cli("image", path, "--kernel", kpath, "-o", path, "-q")
+    assert_one_line_error(proc, "--overwrite")
+    assert path.read_bytes() == before
+    proc = run_cli("image", path, "--kernel", kpath, "-o", path, "-q", "--overwrite")
+    assert proc.returncode == 0
+    assert path.read_bytes() != before
+
+
+def test_existing_output_is_kept_without_overwrite(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    out = tmp_path / "precious.png"
+    out.write_bytes(b"keep me")
+    proc = run_cli("image", path, "--kernel", kpath, "-o", out, "-q")
+    assert_one_line_error(proc, "precious.png")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_unwritable_output_folder(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    proc = run_cli("image", path, "--kernel", kpath, "-o", blocker / "out.png", "-q")
+    assert_one_line_error(proc, "out.png")
+
+
+def test_disk_full_leaves_nothing_behind(shaken, tmp_path: Path, monkeypatch, capsys) -> None:
+    path, kpath, _ = shaken
+    out_dir = tmp_path / "full"
+    out_dir.mkdir()
+
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        real_fsync(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    code = main(["image", str(path), "--kernel", str(kpath), "-o", str(out_dir / "o.png"), "-q"])
+    assert code == 1
+    assert "disk full" in capsys.readouterr().err.lower()
+    assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["linear", "shake", "field"])
+def test_synth_writes_matching_pairs(tmp_path: Path, kind: str) -> None:
+    src = tmp_path / "sharp_in"
+    src.mkdir()
+    for i in range(2):
+        io.write_image(src / f"img{i}.png", textured_scene(64, 80, 3, seed=i))
+    out = tmp_path / "pairs"
+    proc = run_cli("synth", src, "-o", out, "--kind", kind, "--seed", "3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    truth = "motion" if kind == "field" else "kernel"
+    names = sorted(p.stem for p in (out / "blur").iterdir())
+    assert names == ["img0", "img1"]
+    assert sorted(p.stem for p in (out / "sharp").iterdir()) == names
+    assert sorted(p.stem for p in (out / truth).iterdir()) == names
+    gt = np.load(out / truth / "img0.npy", allow_pickle=False)
+    assert gt.dtype == np.float32
+    if kind == "field":
+        assert gt.shape == (64, 80, 2)
+    else:
+        assert gt.sum() == pytest.approx(1.0, abs=1e-5)
+        assert gt.min() >= 0
+    sharp = io.read_image(out / "sharp" / "img0.png").pixels
+    assert metrics.psnr(sharp, io.read_image(out / "blur" / "img0.png").pixels) < 35
+    # the same seed gives the same bytes, another seed another blur
+    again = tmp_path / "again"
+    run_cli("synth", src, "-o", again, "--kind", kind, "--seed", "3", "-q")
+    assert (again / "blur" / "img0.png").read_bytes() == (out / "blur" / "img0.png").read_bytes()
+    other = tmp_path / "other"
+    run_cli("synth", src, "-o", other, "--kind", kind, "--seed", "4", "-q")
+    assert (other / "blur" / "img0.png").read_bytes() != (out / "blur" / "img0.png").read_bytes()
+
+
+def test_synth_count_and_frames(tmp_path: Path) -> None:
+    src = tmp_path / "one"
+    src.mkdir()
+    io.write_image(src / "photo.png", textured_scene(48, 48, 3))
+    out = tmp_path / "many"
+    proc = run_cli("synth", src, "-o", out, "--count", "3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((out / "blur").iterdir())) == 3
+
+    frames = tmp_path / "video"
+    frames.mkdir()
+    for f in sorted((DATA / "gopro_pair").glob("frame_*.png")):
+        (frames / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "frames"
+    proc = run_cli(
+        "synth", frames, "-o", out, "--kind", "frames", "--window", "8", "--noise", "0", "-q"
+    )
+    assert proc.returncode == 0, proc.stderr
+    (blurred,) = list((out / "blur").iterdir())
+    expected = io.read_image(DATA / "gopro_pair" / "blur.png").pixels
+    assert metrics.psnr(expected, io.read_image(blurred).pixels) > 40
+
+
+def test_synth_bad_folder(tmp_path: Path) -> None:
+    proc = run_cli("synth", tmp_path / "nope", "-o", tmp_path / "o")
+    assert_one_line_error(proc, "nope")
