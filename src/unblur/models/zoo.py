@@ -1,0 +1,43 @@
+"""The built-in models. Each entry mirrors its section of MODELS.md."""
+
+from __future__ import annotations
+
+from unblur.models.registry import ModelSpec, register
+
+
+def _nafnet_fast():
+    from unblur.models.restore_net import NAFNet
+
+    return NAFNet(
+        width=16, enc_blocks=(1, 1, 2, 4), middle_blocks=4, dec_blocks=(1, 1, 1, 1), stem_stride=2
+    )
+
+
+def _nafnet_quality():
+    from unblur.models.restore_net import NAFNet
+
+    return NAFNet(
+        width=24, enc_blocks=(1, 1, 2, 6), middle_blocks=6, dec_blocks=(1, 1, 1, 1), stem_stride=1
+    )
+
+
+register(
+    ModelSpec(
+        name="nafnet-fast",
+        build=_nafnet_fast,
+        weights="nafnet-fast.safetensors",
+        task="restore",
+        description="NAFNet-class U-Net, width 16, 2x2-folded stem: the fast CPU model",
+        meta={"config": "configs/nafnet-fast.yaml"},
+    )
+)
+register(
+    ModelSpec(
+        name="nafnet-quality",
+        build=_nafnet_quality,
+        weights="nafnet-quality.safetensors",
+        task="restore",
+        description="NAFNet-class U-Net, width 24, full-resolution stem: the quality model",
+        meta={"config": "configs/nafnet-quality.yaml"},
+    )
+)
