@@ -61,7 +61,7 @@ def _skimage_rl(y: np.ndarray, k: np.ndarray) -> np.ndarray:
     from skimage.restoration import richardson_lucy
 
     p = k.shape[0]
-    padded = np.pad(y, p, mode="reflect")
+    padded = np.pad(np.clip(y, 0.0, 1.0), p, mode="reflect")  # RL needs non-negative data
     out = richardson_lucy(padded, k.astype(np.float32), num_iter=100, clip=True)
     return out[p:-p, p:-p].astype(np.float32)
 
@@ -167,6 +167,12 @@ def speed(methods: dict[str, Restorer], kernel: np.ndarray, repeats: int = 2) ->
     return out
 
 
+def _pick(methods: dict[str, Restorer], only: list[str] | None) -> dict[str, Restorer]:
+    if not only:
+        return methods
+    return {label: fn for label, fn in methods.items() if any(text in label for text in only)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,6 +184,9 @@ def main() -> None:
         "--sun-limit", type=int, default=None, help="use only the first N sun80 images"
     )
     parser.add_argument("--skip-sun", action="store_true")
+    parser.add_argument(
+        "--only", action="append", default=None, help="run only methods whose label contains this"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
@@ -196,7 +205,7 @@ def main() -> None:
     methods = dict(OURS)
     methods[f"skimage wiener (balance={best_wiener_levin})"] = _skimage_wiener(best_wiener_levin)
     methods["skimage richardson_lucy (100 it)"] = _skimage_rl
-    report["levin09"] = run_protocol("levin09", levin, methods, True, args.quiet)
+    report["levin09"] = run_protocol("levin09", levin, _pick(methods, args.only), True, args.quiet)
 
     if not args.skip_sun:
         sun = sun_cases(args.data, args.sun_limit)
@@ -210,14 +219,20 @@ def main() -> None:
         methods[f"skimage wiener (balance={best_wiener_sun})"] = _skimage_wiener(best_wiener_sun)
         methods["skimage richardson_lucy (100 it)"] = _skimage_rl
         report["sun80"] = run_protocol(
-            f"sun80 x 8 kernels ({len(sun)} images)", sun, methods, False, args.quiet
+            f"sun80 x 8 kernels ({len(sun)} images)",
+            sun,
+            _pick(methods, args.only),
+            False,
+            args.quiet,
         )
         report["sun80_count"] = len(sun)
 
     speed_methods = dict(OURS)
     speed_methods["skimage richardson_lucy (100 it)"] = _skimage_rl
     largest = max(levin, key=lambda case: case[3].shape[0])[3]  # 27x27 kernel
-    report["seconds_per_megapixel_1core"] = speed(speed_methods, largest, repeats=1)
+    report["seconds_per_megapixel_1core"] = speed(
+        _pick(speed_methods, args.only), largest, repeats=1
+    )
 
     for proto in ("levin09", "sun80"):
         if proto not in report:

@@ -139,7 +139,7 @@ def _pad_and_taper(plane: np.ndarray, kernel: np.ndarray) -> _Padded:
     """Extend a plane by reflection and taper the extension to be consistent with circular blur."""
     h, w = plane.shape
     kh, kw = kernel.shape
-    py, px = max(kh, 8), max(kw, 8)
+    py, px = max((3 * kh) // 4, 8), max((3 * kw) // 4, 8)
     hh, ww = sfft.next_fast_len(h + 2 * py, real=True), sfft.next_fast_len(w + 2 * px, real=True)
     top, left = py, px
     bottom, right = hh - h - top, ww - w - left
@@ -381,7 +381,7 @@ def hyper_laplacian(
     lam: float | None = None,
     alpha: float = 2.0 / 3.0,
     beta_start: float = 1.0,
-    beta_max: float = 256.0,
+    beta_max: float = 1024.0,
     beta_rate: float = 2.0 * np.sqrt(2.0),
     inner_iterations: int = 1,
 ) -> np.ndarray:
