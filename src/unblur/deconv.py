@@ -397,7 +397,9 @@ def hyper_laplacian(
         image: blurred ``(H, W)`` or ``(H, W, C)`` float image in [0, 1].
         kernel: blur kernel.
         lam: data-term weight; ``None`` sets it from the estimated noise sigma
-            as ``0.2 / sigma^2`` (about 2000 at 1% noise, the paper's setting).
+            as ``0.2 / sigma^2`` (about 2000 at 1% noise, the paper's setting),
+            with sigma floored at 0.0063 (so at most about 5000) because real
+            blur never matches the kernel exactly.
         alpha: prior exponent, ``0 < alpha <= 2`` (natural images: 0.5-0.8).
         beta_start, beta_max, beta_rate: continuation schedule of the penalty.
         inner_iterations: alternations per beta value.
