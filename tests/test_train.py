@@ -1,0 +1,438 @@
+"""Training: configs, losses, schedule, the loop, checkpoints, exact resume, DDP and the CLI.
+
+Every run here is a tiny NAFNet (width 8, two levels) on 32 px crops of generated photos, a
+few steps long, on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors import safe_open
+from safetensors.torch import load_file
+from scenes import textured_scene
+
+from unblur import data, io, train
+from unblur.cli import main
+from unblur.errors import ConfigError, InputError, OutputError
+from unblur.models import load_weights
+from unblur.models.restore_net import NAFNet
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_NAFNET = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
+
+
+def tiny_config(tmp_path: Path, **sections: dict[str, Any]) -> Path:
+    """Write generated photos and a tiny training config; ``sections`` update its sections."""
+    photos = tmp_path / "data" / "photos"
+    if not photos.exists():
+        photos.mkdir(parents=True)
+        for i in range(4):
+            io.write_image(photos / f"p{i}.png", textured_scene(72, 80, 3, seed=i))
+    raw: dict[str, Any] = {
+        "model": {"nafnet": TINY_NAFNET},
+        "data": {
+            "data_root": str(tmp_path / "data"),
+            "sources": [
+                {
+                    "kind": "synthetic",
+                    "path": "photos",
+                    "blur": {"kinds": {"linear": 1, "shake": 1}, "length": [3, 9]},
+                }
+            ],
+            "pool_size": 12,
+            "pool_crop": 48,
+            "patch": 32,
+            "batch": 4,
+            "refresh_every": 3,
+            "refresh_fraction": 0.25,
+            "workers": 1,
+            "val": {"sets": [{"name": "syn", "kind": "synthetic", "path": "photos", "crop": 48}]},
+        },
+        "optim": {"lr": 2e-3, "warmup": 2, "grad_clip": 1.0},
+        "loss": {"psnr": 1.0, "fft": 0.05},
+        "train": {"steps": 8, "val_every": 4, "ckpt_every": 4, "log_every": 2, "threads": 1},
+        "out": str(tmp_path / "run"),
+    }
+    for name, values in sections.items():
+        if isinstance(raw.get(name), dict):
+            raw[name] = {**raw[name], **values}
+        else:
+            raw[name] = values
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_tiny(path: Path, **kwargs: Any) -> dict[str, Any]:
+    config = train.load_config(path)
+    out = kwargs.pop("out", None)
+    steps = kwargs.pop("steps", None)
+    config = train.with_overrides(config, out=out, steps=steps)
+    return train.train(config, config_path=path, quiet=True, **kwargs)
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def test_shipped_configs_parse() -> None:
+    configs = sorted((REPO / "configs").glob("*.yaml"))
+    assert {p.name for p in configs} >= {
+        "nafnet-fast.yaml",
+        "nafnet-quality.yaml",
+        "nafnet-fast-gpu.yaml",
+    }
+    forbidden = ("kodak24", "levin09", "gopro-sample", "sun80")
+    for path in configs:
+        config = train.load_config(path)
+        assert config.model.name in ("nafnet-fast", "nafnet-quality")
+        text = path.read_text()
+        assert "unblur train" in text and "Expected metrics" in text
+        for source in config.data.sources:
+            assert not any(f in source.path for f in forbidden), (path, source)
+            assert "GOPR0374" not in getattr(source, "include", ())
+        assert any("GOPR0374" in getattr(s, "include", ()) for s in config.data.val.sets)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"optimm": {}}, "unknown key 'optimm'"),
+        ({"optim": {"learning_rate": 1}}, "unknown key 'optim.learning_rate'"),
+        ({"train": {"steps": "ten"}}, "train.steps must be an integer"),
+        ({"train": {"steps": 1.5}}, "train.steps must be an integer"),
+        ({"loss": {"l2": 1.0}}, "unknown key 'loss.l2'"),
+        ({"loss": {"psnr": 0.0, "fft": 0.0}}, "loss: loss weights must be >= 0 and not all 0"),
+        ({"optim": {"betas": [0.9]}}, "optim.betas must be a list of 2 values"),
+        ({"model": {"name": "nafnet-fast", "nafnet": TINY_NAFNET}}, "exactly one of"),
+        ({"model": {"nafnet": {"width": 8, "depth": 3}}}, "unknown key 'model.nafnet.depth'"),
+    ],
+)
+def test_config_errors_name_the_key_and_file(tmp_path: Path, edit, message) -> None:
+    path = tiny_config(tmp_path, **edit)
+    with pytest.raises(ConfigError) as err:
+        train.load_config(path)
+    assert message in str(err.value)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_config_source_keys_depend_on_kind(tmp_path: Path) -> None:
+    raw = yaml.safe_load(tiny_config(tmp_path).read_text())
+    raw["data"]["sources"][0]["include"] = ["x"]  # a pair-source option on a synthetic source
+    with pytest.raises(ConfigError, match=r"unknown key 'data.sources\[0\].include'"):
+        train.parse_config(raw, tmp_path / "x.yaml")
+    raw["data"]["sources"][0] = {"kind": "video", "path": "photos"}
+    with pytest.raises(ConfigError, match=r"data.sources\[0\].kind must be one of"):
+        train.parse_config(raw)
+    raw["data"]["sources"][0] = {"kind": "pairs", "path": "p", "include": ["GOPR0477"]}
+    config = train.parse_config(raw)
+    assert config.data.sources[0] == data.PairSpec(path="p", include=("GOPR0477",))
+
+
+def test_config_reads_exponents_without_a_dot(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path)
+    path.write_text(path.read_text().replace("lr: 0.002", "lr: 2e-3"))
+    assert train.load_config(path).optim.lr == 2e-3
+
+
+def test_config_yaml_and_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        train.load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [1, 2\n")
+    with pytest.raises(ConfigError, match="invalid YAML at line 2"):
+        train.load_config(bad)
+    bad.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        train.load_config(bad)
+
+
+# ------------------------------------------------------------------------------ pieces
+
+
+def test_lr_schedule_warms_up_then_follows_a_cosine() -> None:
+    optim = train.OptimConfig(lr=1e-3, warmup=10, min_lr=1e-6)
+    lrs = [train.lr_at(s, optim, 100) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert lrs[10] == pytest.approx(1e-3) and lrs[99] == pytest.approx(1e-6)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+    assert lrs[10 + 89 // 2] == pytest.approx((1e-3 + 1e-6) / 2, rel=0.05)
+
+
+def test_losses() -> None:
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 8, 8, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
+    mse = (a - b).pow(2).mean(dim=(1, 2, 3))
+    assert float(train.psnr_loss(a, b)) == pytest.approx(float((10 * torch.log10(mse)).mean()))
+    assert float(train.fft_loss(a, a)) == 0.0 and float(train.fft_loss(a, b)) > 0
+    assert float(train.charbonnier_loss(a, a, eps=1e-3)) == pytest.approx(1e-3)
+    total = train.RestorationLoss(train.LossConfig(psnr=1.0, fft=0.5))(a, b)
+    assert float(total) == pytest.approx(
+        float(train.psnr_loss(a, b) + 0.5 * train.fft_loss(a, b)), rel=1e-6
+    )
+
+
+def test_ema_follows_the_weights() -> None:
+    model = torch.nn.Linear(2, 2)
+    ema = train.ModelEMA(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    before = ema.module.weight.clone()
+    ema.update(model, 1)  # decay min(0.5, 2 / 11): moves 9/11 of the way
+    expected = before + (model.weight - before) * (1 - 2 / 11)
+    torch.testing.assert_close(ema.module.weight, expected)
+    assert not ema.module.weight.requires_grad
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def fixed_batch_loss(weights: dict[str, torch.Tensor], batch: tuple[torch.Tensor, ...]) -> float:
+    model = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
+    model.load_state_dict(weights)
+    with torch.no_grad():
+        return float(train.psnr_loss(model(batch[0]), batch[1]))
+
+
+def test_training_lowers_the_loss_and_writes_safetensors(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path, train={"steps": 30, "val_every": 10, "ckpt_every": 10})
+    summary = run_tiny(path)
+    out = tmp_path / "run"
+    assert summary["steps"] == 30 and summary["stopped"] == "done"
+    assert summary["final_val_psnr"] is not None and summary["input_val_psnr"] is not None
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+    # the loss on a fixed batch went down from the seeded initial weights
+    torch.manual_seed(0)
+    initial = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1)).state_dict()
+    ckpt = load_file(out / "ckpt" / "last.safetensors")
+    params = {k.removeprefix("params."): v for k, v in ckpt.items() if k.startswith("params.")}
+    pool = data.PairPool(
+        [data.SyntheticSource(tmp_path / "data" / "photos")], [1.0], size=8, crop=32, seed=99
+    )
+    pool.build()
+    batch = pool.sample_batch(8, 32, np.random.default_rng(0), augment=False)
+    assert fixed_batch_loss(params, batch) < fixed_batch_loss(initial, batch) - 1.0
+
+    # every weights file is safetensors: params, params_ema and optim groups, stable names
+    prefixes = {k.split(".")[0] for k in ckpt}
+    assert prefixes == {"params", "params_ema", "optim"}
+    assert "optim.intro.weight.exp_avg_sq" in ckpt and "optim.intro.weight.step" in ckpt
+    with safe_open(str(out / "ckpt" / "last.safetensors"), "pt") as f:
+        state = json.loads(f.metadata()["unblur_state"])
+    assert state == json.loads((out / "ckpt" / "last.json").read_text())
+    assert state["step"] == 30 and state["pool"]["refreshes"] == 9 and state["pool"]["pending"]
+
+    # final_ema holds the EMA weights (not the raw ones) and loads into a fresh model
+    final = load_file(out / "final_ema.safetensors")
+    ema = {k.removeprefix("params_ema."): v for k, v in ckpt.items() if k.startswith("params_ema.")}
+    assert final.keys() == ema.keys() == params.keys()
+    assert all(torch.equal(final[k], ema[k]) for k in final)
+    assert any(not torch.equal(final[k], params[k]) for k in final)
+    model = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
+    load_weights(model, out / "final_ema.safetensors")
+    load_weights(model, out / "best_ema.safetensors")
+
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,lr,loss,grad_norm,val_psnr,val_gain,sec_per_step,wall")
+    assert rows[-1].startswith("30,") and len(rows) == 1 + 15
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["steps"] == 30
+
+
+def test_resume_is_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tiny_config(tmp_path)
+    straight = run_tiny(path, out=tmp_path / "straight")
+    first = run_tiny(path, out=tmp_path / "split", stop_at=4)
+    assert first["steps"] == 4 and first["stopped"] == "stop_at"
+    # the second half also exercises the split checkpoint (optimizer state in its own file)
+    monkeypatch.setattr(train, "CHECKPOINT_LIMIT_BYTES", 1)
+    second = run_tiny(path, out=tmp_path / "split", resume=True)
+    assert second["steps"] == straight["steps"] == 8
+    assert sorted(p.name for p in (tmp_path / "split" / "ckpt").iterdir()) == [
+        "last.json",
+        "last.safetensors",
+        "optim-00000008.safetensors",
+    ]
+    a = load_file(tmp_path / "straight" / "ckpt" / "last.safetensors")
+    b = load_file(tmp_path / "split" / "ckpt" / "last.safetensors")
+    b |= load_file(tmp_path / "split" / "ckpt" / "optim-00000008.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert second["final_val_psnr"] == straight["final_val_psnr"]
+    steps = [
+        line.split(",")[0] for line in (tmp_path / "split" / "log.csv").read_text().splitlines()
+    ]
+    assert steps == ["step", "2", "4", "6", "8"]
+
+
+def test_runs_are_not_overwritten_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path, train={"steps": 2, "val_every": 0, "ckpt_every": 0})
+    with pytest.raises(InputError, match="nothing to resume"):
+        run_tiny(path, resume=True)
+    run_tiny(path)
+    with pytest.raises(OutputError, match="pass --resume"):
+        run_tiny(path)
+
+
+def test_time_budget_stops_cleanly(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path, train={"steps": 1000, "max_minutes": 1e-6})
+    summary = run_tiny(path)
+    assert summary["stopped"] == "time budget" and summary["steps"] == 0
+    assert (tmp_path / "run" / "final_ema.safetensors").is_file()
+    assert (tmp_path / "run" / "ckpt" / "last.safetensors").is_file()
+
+
+def test_training_leaves_global_torch_state_alone(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run_tiny(tiny_config(tmp_path, train={"steps": 1, "threads": 1}))
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_model_init_weights(tmp_path: Path) -> None:
+    source = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
+    with torch.no_grad():
+        source.intro.weight.fill_(0.25)
+    weights = tmp_path / "init.safetensors"
+    train.save_weights(weights, source, {})
+    config = train.ModelConfig(nafnet=train.NAFNetConfig(**TINY_NAFNET), init=str(weights))
+    model = train.build_model(config)
+    assert torch.equal(model.intro.weight, source.intro.weight) and model.training
+
+
+def test_sigint_stops_after_a_step_with_a_checkpoint(tmp_path: Path) -> None:
+    path = tiny_config(
+        tmp_path, train={"steps": 100_000, "val_every": 0, "ckpt_every": 0, "log_every": 1}
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    env.pop("UNBLUR_DEBUG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unblur", "train", str(path), "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    log = tmp_path / "run" / "log.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "stopping after this step" in err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped"] == "signal" and summary["steps"] >= 2
+    state = json.loads((tmp_path / "run" / "ckpt" / "last.json").read_text())
+    assert state["step"] == summary["steps"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_process_gloo_ddp_run(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path, train={"steps": 4, "val_every": 2, "ckpt_every": 2, "threads": 1})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("UNBLUR_DEBUG", None)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        "-m",
+        "unblur",
+        "train",
+        str(path),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 4 and "2 process(es)" in summary["hardware"]
+    state = json.loads((tmp_path / "run" / "ckpt" / "last.json").read_text())
+    assert state["world_size"] == 2 and state["step"] == 4
+    load_weights(
+        NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1)),
+        tmp_path / "run" / "final_ema.safetensors",
+    )
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
+    assert main(["train", *map(str, args)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("unblur: error:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "no such config file" in cli_error(capsys, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: [\n")
+    assert "invalid YAML" in cli_error(capsys, bad)
+    path = tiny_config(tmp_path, train={"stepz": 3})
+    assert "unknown key 'train.stepz'" in cli_error(capsys, path)
+    path = tiny_config(tmp_path)
+    line = cli_error(capsys, path, "--data-root", tmp_path / "elsewhere", "--quiet")
+    assert "no such data folder" in line and str(tmp_path / "elsewhere" / "photos") in line
+
+
+def test_cli_trains_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tiny_config(tmp_path, train={"steps": 2, "val_every": 0, "log_every": 1})
+    out = tmp_path / "cli-run"
+    assert main(["train", str(path), "--out", str(out), "--device", "cpu", "--steps", "2"]) == 0
+    assert "unblur train: 2 of 2 steps (done)" in capsys.readouterr().err
+    args = ["train", str(path), "--out", str(out), "--steps", "3", "--resume", "--quiet"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "config differs" in err  # --steps changed the schedule: said, not fatal
+    assert json.loads((out / "summary.json").read_text())["steps"] == 3
+
+
+def test_cli_help_and_subprocess_error(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    env.pop("UNBLUR_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "unblur", "train", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"unblur: error: {tmp_path / 'nope.yaml'}: no such config file"
+    ]
