@@ -13,8 +13,12 @@ import pytest
 from PIL import Image
 from scenes import textured_scene
 
-from unblur import blur, io, metrics
+from unblur import blur, io, metrics, pipeline
+from unblur.cli import export as export_cli
+from unblur.cli import image as image_cli
 from unblur.cli import main
+from unblur.models import create_model, get_spec, load_weights
+from unblur.pipeline import DEFAULT_MODEL
 
 DATA = Path(__file__).parent / "data"
 
@@ -124,9 +128,19 @@ def test_batch_goes_on_after_a_bad_file(shaken, tmp_path: Path) -> None:
     assert "2 of 3" in summary and "b.png" in summary
 
 
-def test_no_kernel_says_so(shaken) -> None:
+def test_no_kernel_uses_the_network_or_names_its_missing_weights(shaken) -> None:
     path, _, _ = shaken
-    proc = run_cli("image", path)
+    shipped = get_spec(DEFAULT_MODEL).weights_path
+    if shipped is not None and shipped.is_file():
+        pytest.skip(f"{shipped.name} is shipped; test_net_* cover the network")
+    proc = run_cli("image", path, "-q")
+    assert_one_line_error(proc, f"{DEFAULT_MODEL}.safetensors", "--weights")
+    assert not path.with_name("shot_unblurred.png").exists()
+
+
+def test_classical_method_without_kernel_says_so(shaken) -> None:
+    path, _, _ = shaken
+    proc = run_cli("image", path, "--method", "wiener")
     assert_one_line_error(proc, "--kernel")
 
 
@@ -319,3 +333,173 @@ def test_synth_count_and_frames(tmp_path: Path) -> None:
 def test_synth_bad_folder(tmp_path: Path) -> None:
     proc = run_cli("synth", tmp_path / "nope", "-o", tmp_path / "o")
     assert_one_line_error(proc, "nope")
+
+
+# --------------------------------------------------------------------------- the network
+
+
+@pytest.fixture(scope="module")
+def fast_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random weights for nafnet-fast's architecture, with working residual branches."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = create_model(DEFAULT_MODEL, pretrained=False)
+    for name, p in net.named_parameters():
+        if name.endswith(("beta", "gamma")):
+            p.data.normal_(0.0, 0.05)
+    path = tmp_path_factory.mktemp("weights") / "fast.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    return path
+
+
+def test_cli_defaults_mirror_the_library() -> None:
+    from unblur import export
+
+    assert image_cli.DEFAULT_MODEL == pipeline.DEFAULT_MODEL == export_cli.DEFAULT_MODEL
+    assert image_cli.DEFAULT_TILE == pipeline.DEFAULT_TILE
+    assert image_cli.DEFAULT_TILE_OVERLAP == pipeline.DEFAULT_TILE_OVERLAP
+    assert (export_cli.MIN_OPSET, export_cli.TOLERANCE) == (export.MIN_OPSET, export.TOLERANCE)
+    assert export_cli.INSTALL_HINT == export.INSTALL_HINT
+
+
+def test_net_restores_keeping_16_bit_and_alpha(tmp_path: Path, fast_weights: Path) -> None:
+    pixels = textured_scene(70, 100, 3, seed=4)
+    alpha = np.linspace(0, 1, 70 * 100, dtype=np.float32).reshape(70, 100)
+    path = tmp_path / "deep.png"
+    io.write_image(path, io.Image(pixels, alpha=alpha, bit_depth=16))
+    out = tmp_path / "out.png"
+    args = ("--weights", fast_weights, "--tile", "64", "--tile-overlap", "16", "--half")
+    proc = run_cli("image", path, "-o", out, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    restored = io.read_image(out)
+    assert (restored.height, restored.width, restored.bit_depth) == (70, 100, 16)
+    np.testing.assert_allclose(restored.alpha, alpha, atol=1 / 65535)
+    assert not np.array_equal(restored.pixels, io.read_image(path).pixels)
+
+
+def test_net_refuses_a_kernel(shaken, fast_weights: Path) -> None:
+    path, kpath, _ = shaken
+    proc = run_cli("image", path, "--method", "net", "--kernel", kpath, "--weights", fast_weights)
+    assert_one_line_error(proc, "--kernel", "--method net")
+
+
+def test_net_bad_weights_and_options(shaken, tmp_path: Path, fast_weights: Path) -> None:
+    path, _, _ = shaken
+    out = tmp_path / "o.png"
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("definitely not weights")
+    proc = run_cli("image", path, "--weights", bad, "-o", out)
+    assert_one_line_error(proc, "bad.safetensors")
+    proc = run_cli("image", path, "--tile", "64", "--tile-overlap", "64", "-o", out)
+    assert_one_line_error(proc, "--tile-overlap")
+    tiles = ("--tile", "40", "--tile-overlap", "16")
+    proc = run_cli("image", path, "--weights", fast_weights, *tiles, "-o", out)
+    assert_one_line_error(proc, "32-pixel step")
+    assert "failed" not in proc.stderr  # refused before the batch, not once per file
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_torchrun_shards_a_batch(tmp_path: Path, fast_weights: Path) -> None:
+    """Two processes on the CPU: each file is restored exactly once, by one of them."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        io.write_image(folder / f"f{i}.png", textured_scene(24, 40, 3, seed=i))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONWARNINGS": "error", "OMP_NUM_THREADS": "1"}
+    env.pop("UNBLUR_DEBUG", None)
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"),
+            *("2", "-m", "unblur", "image", str(folder), "-o", str(out), "-q"),
+            *("--weights", str(fast_weights), "--device", "auto"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "error" not in proc.stderr.lower()
+    assert sorted(p.name for p in out.iterdir()) == [f"f{i}.png" for i in range(4)]
+    # a second writer of any file would have failed on the existing output (no --overwrite)
+    for rank in (0, 1):
+        assert f"2 of 2 images (rank {rank} of 2) done" in proc.stderr, proc.stderr
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_export_options_are_checked(tmp_path: Path, fast_weights: Path) -> None:
+    assert_one_line_error(run_cli("export"), "nothing to export")
+    assert_one_line_error(run_cli("export", "--ema", "--safetensors", tmp_path / "w"), "--ema")
+    proc = run_cli(
+        "export", "--weights", fast_weights, "--onnx", tmp_path / "m.onnx", "--opset", "17"
+    )
+    assert_one_line_error(proc, "--opset 17")
+    shipped = get_spec(DEFAULT_MODEL).weights_path
+    if shipped is None or not shipped.is_file():
+        proc = run_cli("export", "--safetensors", tmp_path / "w.safetensors")
+        assert_one_line_error(proc, f"{DEFAULT_MODEL}.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_ema_weights_from_a_checkpoint(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(1)
+    raw = create_model(DEFAULT_MODEL, pretrained=False)
+    ema = create_model(DEFAULT_MODEL, pretrained=False)
+    for p in ema.parameters():
+        p.data.normal_(0.0, 0.1)
+    tensors = {f"params.{k}": v.contiguous() for k, v in raw.state_dict().items()}
+    tensors |= {f"params_ema.{k}": v.contiguous() for k, v in ema.state_dict().items()}
+    tensors["optim.0.exp_avg"] = torch.zeros(3)
+    ckpt = tmp_path / "last.safetensors"
+    save_file(tensors, str(ckpt))
+    out = tmp_path / "ema-fp16.safetensors"
+    proc = run_cli(
+        "export", "--from-checkpoint", ckpt, "--ema", "--safetensors", out, "--dtype", "fp16"
+    )
+    assert proc.returncode == 0, proc.stderr
+    saved = load_file(str(out))
+    assert {t.dtype for t in saved.values()} == {torch.float16}
+    model = create_model(DEFAULT_MODEL, pretrained=False)
+    load_weights(model, out)
+    torch.testing.assert_close(model.intro.weight, ema.intro.weight, atol=1e-3, rtol=1e-3)
+    # without --ema the raw weights; an existing output needs --overwrite
+    proc = run_cli("export", "--from-checkpoint", ckpt, "--safetensors", out)
+    assert_one_line_error(proc, "--overwrite")
+    proc = run_cli("export", "--from-checkpoint", ckpt, "--safetensors", out, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    load_weights(model, out)
+    assert torch.equal(model.intro.weight, raw.intro.weight)
+
+
+@pytest.mark.slow
+def test_export_onnx_matches_torch(tmp_path: Path, fast_weights: Path) -> None:
+    for name in ("onnx", "onnxscript"):
+        pytest.importorskip(name, reason=f"ONNX export needs {name}: pip install 'unblur[export]'")
+    ort = pytest.importorskip("onnxruntime", reason="pip install 'unblur[export]'")
+    torch = pytest.importorskip("torch")
+
+    out = tmp_path / "fast.onnx"
+    proc = run_cli("export", "--weights", fast_weights, "--onnx", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "max abs diff" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    model = create_model(DEFAULT_MODEL, pretrained=False)
+    load_weights(model, fast_weights)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3, 45, 77), (3, 3, 64, 32)]:  # dynamic batch, height and width
+        x = torch.rand(*shape, generator=torch.Generator().manual_seed(2))
+        (got,) = session.run(None, {"image": x.numpy()})
+        with torch.inference_mode():
+            expected = model(x).numpy()
+        assert got.shape == shape
+        assert np.abs(got - expected).max() < 1e-3

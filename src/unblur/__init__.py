@@ -6,6 +6,10 @@ Data flows image in -> motion -> restoration -> image out:
 * :mod:`unblur.blur` is the forward model (kernels, motion fields, noise, frame averaging);
 * :mod:`unblur.deconv` undoes a known blur (Wiener, Richardson-Lucy, hyper-Laplacian),
   uniform or spatially varying;
+* :mod:`unblur.models` holds the restoration networks and their registry
+  (``create_model``, ``list_models``);
+* :mod:`unblur.pipeline` runs a network on photos of any size (``deblur``,
+  ``Deblurrer``: device, precision, tiles);
 * :mod:`unblur.metrics` scores results (PSNR, SSIM, shift-compensated PSNR).
 
 The common entry points are available here and imported lazily, so that
@@ -14,6 +18,7 @@ The common entry points are available here and imported lazily, so that
     import unblur
     image = unblur.read_image("shot.jpg")
     sharp = unblur.deconvolve(unblur.srgb_to_linear(image.pixels), kernel)
+    sharp = unblur.deblur(image.pixels)  # the restoration network, no kernel needed
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ _LAZY = {
     "field_blur": "unblur.blur",
     "psnr": "unblur.metrics",
     "ssim": "unblur.metrics",
+    "deblur": "unblur.pipeline",
+    "Deblurrer": "unblur.pipeline",
+    "create_model": "unblur.models",
+    "list_models": "unblur.models",
 }
 
 __all__ = ["__version__", *_LAZY]

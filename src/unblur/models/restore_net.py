@@ -57,10 +57,13 @@ def box_mean(x: torch.Tensor, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     ky, kx = min(size, h), min(size, w)
     top, left = (ky - 1) // 2, (kx - 1) // 2
-    x = F.pad(x, (left + 1, kx - 1 - left, top + 1, ky - 1 - top), mode="replicate")
+    # summed-area table in float32 whatever the input: in fp16 it overflows and in
+    # bf16 the differences of large sums lose all precision
+    dtype = x.dtype
+    x = F.pad(x.float(), (left + 1, kx - 1 - left, top + 1, ky - 1 - top), mode="replicate")
     c = x.cumsum(-1).cumsum(-2)
     total = c[..., ky:, kx:] - c[..., :-ky, kx:] - c[..., ky:, :-kx] + c[..., :-ky, :-kx]
-    return total / float(ky * kx)
+    return (total / float(ky * kx)).to(dtype)
 
 
 class ChannelAttention(nn.Module):
