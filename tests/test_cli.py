@@ -503,3 +503,30 @@ def test_export_onnx_matches_torch(tmp_path: Path, fast_weights: Path) -> None:
             expected = model(x).numpy()
         assert got.shape == shape
         assert np.abs(got - expected).max() < 1e-3
+
+
+def test_blind_method_needs_no_kernel(tmp_path: Path) -> None:
+    grey = textured_scene(128, 128, seed=9)
+    sharp = np.stack([grey, 0.9 * grey, 0.8 * grey], axis=2)  # a tinted scene, like a photo
+    kernel = blur.shake_kernel(size=13, rng=4, length=10.0).kernel
+    blurred = io.linear_to_srgb(blur.blur_image(io.srgb_to_linear(sharp), kernel))
+    path = tmp_path / "shaken.png"
+    io.write_image(path, blurred)
+    out = tmp_path / "blind.png"
+    proc = run_cli("image", path, "--method", "blind", "--kernel-size", "15", "-o", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    restored = io.read_image(out).pixels
+    gain = metrics.shift_compensated_psnr(sharp, restored) - metrics.shift_compensated_psnr(
+        sharp, blurred
+    )
+    assert gain > 4.0, gain
+
+
+def test_blind_method_options_are_checked(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    proc = run_cli("image", path, "--method", "blind", "--kernel", kpath, "-q")
+    assert_one_line_error(proc, "--kernel")
+    proc = run_cli("image", path, "--method", "blind", "--kernel-size", "14", "-q")
+    assert_one_line_error(proc, "--kernel-size")
+    proc = run_cli("image", path, "--method", "blind", "--kernel-size", "61", "-q")
+    assert_one_line_error(proc, "too small")

@@ -453,27 +453,55 @@ def estimate_kernel(
     )
 
 
-def deblur_blind(image: np.ndarray, kernel_size: int) -> tuple[np.ndarray, np.ndarray]:
+def deblur_blind(
+    image: np.ndarray, kernel_size: int, *, max_side: int | None = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Blind deblurring: estimate one kernel on grey, then deconvolve every channel with it.
 
-    The kernel comes from :func:`estimate_kernel` (defaults); the restoration is
+    The kernel comes from :func:`estimate_kernel` (defaults), run on the most textured
+    ``max_side`` x ``max_side`` window of the image (a uniform blur is the same everywhere,
+    and the estimator's cost grows with the area); the restoration is
     :func:`unblur.deconv.hyper_laplacian` (Krishnan & Fergus 2009) with its defaults, applied
-    to each channel with the same kernel.
+    to each channel of the whole image with the same kernel.
 
     Args:
         image: Blurred ``(H, W)`` or ``(H, W, C)`` float image in [0, 1]. Whether it is linear
             light or sRGB is the caller's choice (see :mod:`unblur.deconv`).
         kernel_size: Odd kernel side ``>= 3`` (see :func:`estimate_kernel`).
+        max_side: Side of the window the kernel is estimated on (``None``: the whole image).
 
     Returns:
         ``(restored, kernel)``: float32 image of the input's shape in [0, 1], and the float32
         ``(kernel_size, kernel_size)`` kernel.
 
     Raises:
-        ValueError: as :func:`estimate_kernel`.
+        ValueError: as :func:`estimate_kernel`, or ``max_side`` below ``2 * kernel_size``.
     """
-    result = estimate_kernel(image, kernel_size)
     img = np.asarray(image, dtype=np.float32)
+    if max_side is not None and max_side < 2 * kernel_size:
+        raise ValueError(f"max_side must be at least 2 * kernel_size, got {max_side}")
+    window = img if max_side is None else _textured_window(img, max_side)
+    result = estimate_kernel(window, kernel_size)
     if result.flat:
         return np.clip(img, 0.0, 1.0), result.kernel
     return deconv.hyper_laplacian(img, result.kernel), result.kernel
+
+
+def _textured_window(image: np.ndarray, side: int) -> np.ndarray:
+    """The ``side`` x ``side`` window (on a half-side grid) with the most gradient energy."""
+    h, w = image.shape[:2]
+    if h <= side and w <= side:
+        return image
+    grey = _to_grey(image) if image.ndim == 3 else image
+    gy, gx = np.gradient(grey.astype(np.float64))
+    energy = np.hypot(gx, gy)
+    sh, sw = min(side, h), min(side, w)
+    step = max(side // 2, 1)
+    best, best_pos = -1.0, (0, 0)
+    for y in sorted({*range(0, h - sh + 1, step), h - sh}):
+        for x in sorted({*range(0, w - sw + 1, step), w - sw}):
+            value = float(energy[y : y + sh, x : x + sw].mean())
+            if value > best:
+                best, best_pos = value, (y, x)
+    y, x = best_pos
+    return image[y : y + sh, x : x + sw]

@@ -24,7 +24,7 @@ from unblur.cli._common import (
 from unblur.errors import ConfigError, InputError, UnblurError
 
 CLASSICAL = ("hyperlaplacian", "wiener", "rl")
-METHODS = ("auto", "net", *CLASSICAL)
+METHODS = ("auto", "net", "blind", *CLASSICAL)
 
 # Mirrors of unblur.pipeline's defaults, kept here so that building the parser (and so
 # ``unblur --version``) does not import torch; tests/test_cli.py checks they agree.
@@ -85,7 +85,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--method",
         choices=METHODS,
         default="auto",
-        help="auto: hyperlaplacian with --kernel, else net (the restoration network)",
+        help="auto: hyperlaplacian with --kernel, else net (the restoration network); "
+        "blind: estimate one uniform kernel from the image, then hyperlaplacian",
     )
     p.add_argument(
         "--kernel",
@@ -98,6 +99,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("linear", "srgb"),
         default="linear",
         help="classical methods: deconvolve in linear light (physical) or on the stored values",
+    )
+    p.add_argument(
+        "--kernel-size",
+        type=positive_int,
+        default=31,
+        help="--method blind: side of the estimated kernel, larger than the blur (odd)",
     )
     net = p.add_argument_group("restoration network (--method net)")
     net.add_argument(
@@ -171,15 +178,15 @@ def resolve_method(method: str, kernel: Path | None) -> str:
     """
     if method == "auto":
         return "hyperlaplacian" if kernel is not None else "net"
-    if method == "net" and kernel is not None:
+    if method in ("net", "blind") and kernel is not None:
         raise UnblurError(
             "--kernel is for the classical methods (" + ", ".join(CLASSICAL) + "); "
-            "--method net restores without one"
+            f"--method {method} restores without one"
         )
     if method in CLASSICAL and kernel is None:
         raise UnblurError(
             f"--method {method} needs the blur kernel: pass --kernel K.npy|K.png "
-            "(or use --method net, which needs none)"
+            "(or use --method net or blind, which need none)"
         )
     return method
 
@@ -226,10 +233,27 @@ def make_deblurrer(args: argparse.Namespace, local_rank: int, world: int) -> Deb
     )
 
 
+def _blind(pixels: np.ndarray, kernel_size: int, space: str, path: Path) -> np.ndarray:
+    """Estimate one uniform kernel (coarse-to-fine, L0 prior) and deconvolve with it."""
+    from unblur import blind, io
+
+    if min(pixels.shape[:2]) < 2 * kernel_size:
+        raise InputError(
+            f"image {pixels.shape[1]}x{pixels.shape[0]} is too small for --kernel-size "
+            f"{kernel_size} (needs at least {2 * kernel_size} px a side)",
+            path,
+        )
+    data = io.srgb_to_linear(pixels) if space == "linear" else pixels
+    restored, _ = blind.deblur_blind(data, kernel_size)
+    return io.linear_to_srgb(restored) if space == "linear" else restored
+
+
 def run(args: argparse.Namespace) -> int:
     if args.quality > 100:
         raise UnblurError(f"--quality must be between 1 and 100, got {args.quality}")
     method = resolve_method(args.method, args.kernel)
+    if args.kernel_size < 3 or args.kernel_size % 2 == 0:
+        raise UnblurError(f"--kernel-size must be an odd number >= 3, got {args.kernel_size}")
     if args.tile and args.tile_overlap >= args.tile:
         raise ConfigError(
             f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})"
@@ -255,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
         image = io.read_image(path, max_pixels=args.max_pixels)
         if deblurrer is not None:
             restored = deblurrer.restore(image.pixels, progress=not args.quiet)
+        elif method == "blind":
+            restored = _blind(image.pixels, args.kernel_size, args.space, path)
         else:
             kernel = deconv.validate_kernel(kernel_raw, image.pixels.shape, name=str(args.kernel))
             pixels = image.pixels
