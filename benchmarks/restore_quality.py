@@ -113,7 +113,9 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
-    parser.add_argument("--models", nargs="+", default=None, help="default: all with weights")
+    parser.add_argument(
+        "--models", nargs="*", default=None, help="default: all with weights; none: only --blind"
+    )
     parser.add_argument("--weights", type=Path, default=None, help="weights for a single --models")
     parser.add_argument("--sun-limit", type=int, default=10)
     parser.add_argument(
@@ -124,9 +126,11 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
 
-    names = args.models or [
-        n for n in list_models("restore") if (p := get_spec(n).weights_path) and p.exists()
-    ]
+    names = (
+        args.models
+        if args.models is not None
+        else [n for n in list_models("restore") if (p := get_spec(n).weights_path) and p.exists()]
+    )
     if not names and not args.blind:
         sys.exit("no restoration model has weights yet: train one or pass --models/--weights")
     if args.weights is not None and len(names) != 1:

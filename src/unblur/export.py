@@ -86,7 +86,7 @@ def save_weights(
         OutputError: the file cannot be written, or exists and ``overwrite`` is False.
         ModelError: the written file does not load into a fresh ``name`` model.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from unblur import __version__
     from unblur.io import atomic_write
@@ -102,7 +102,7 @@ def save_weights(
     meta = {"model": name, "dtype": dtype, "unblur": __version__}
 
     def write(tmp: Path) -> None:
-        save_file(tensors, str(tmp), metadata=meta)
+        tmp.write_bytes(save(tensors, metadata=meta))  # into the temp file, keeping its mode
         load_weights(create_model(name, pretrained=False), tmp)  # never leave a bad file
 
     return atomic_write(path, write, overwrite=overwrite)
