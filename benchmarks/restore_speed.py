@@ -9,7 +9,7 @@ For every registered restoration model:
   width 32, blocks (1, 1, 1, 28) / 1 / (1, 1, 1, 1) as a check of the counter;
 * seconds per megapixel on a 1920x1080 float32 frame, threads = all cores, best
   of ``--repeat`` after a warm-up, with the command line's default tiling
-  (512 px tiles, 32 px overlap) and untiled;
+  (512 px tiles, 64 px overlap) and untiled;
 * PSNR between the tiled and untiled results of that 2-megapixel frame (the
   example photo resized; with the shipped weights where they exist, otherwise
   random weights with the residual scales given random values, stated in the

@@ -76,7 +76,7 @@ DEFAULT_MODEL: str = "nafnet-fast"
 DEFAULT_TILE: int = 512
 """Tile side in pixels used by default (the command line's ``--tile``)."""
 
-DEFAULT_TILE_OVERLAP: int = 32
+DEFAULT_TILE_OVERLAP: int = 64
 """Least overlap between neighbouring tiles, in pixels."""
 
 DEFAULT_LOCAL_POOL: int = 192

@@ -30,7 +30,7 @@ METHODS = ("auto", "net", "blind", *CLASSICAL)
 # ``unblur --version``) does not import torch; tests/test_cli.py checks they agree.
 DEFAULT_MODEL = "nafnet-fast"
 DEFAULT_TILE = 512
-DEFAULT_TILE_OVERLAP = 32
+DEFAULT_TILE_OVERLAP = 64
 
 DESCRIPTION = """\
 Restore blurred photos.
