@@ -56,6 +56,7 @@ import scipy.fft as sfft
 from scipy import ndimage
 
 from unblur import deconv
+from unblur.motion import as_grey
 
 __all__ = ["BlindResult", "LevelRecord", "deblur_blind", "estimate_kernel"]
 
@@ -313,19 +314,6 @@ def _resize_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
     return _recentre(out / total) if total > 0 else _delta(size)
 
 
-def _to_grey(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.ndim == 3 and img.shape[2] in (1, 3, 4):
-        img = img[..., 0] if img.shape[2] == 1 else img[..., :3].mean(axis=2)
-    if img.ndim != 2:
-        raise ValueError(f"image must have shape (H, W) or (H, W, C), got {np.shape(image)}")
-    if not np.issubdtype(img.dtype, np.floating):
-        raise ValueError(f"image must be a float array in [0, 1], got dtype {img.dtype}")
-    if not np.all(np.isfinite(img)):
-        raise ValueError("image has NaN or infinite values")
-    return img.astype(np.float64)
-
-
 def _check_kernel_size(kernel_size: int, shape: tuple[int, int]) -> int:
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int | np.integer):
         raise ValueError(f"kernel_size must be an odd integer >= 3, got {kernel_size!r}")
@@ -384,7 +372,7 @@ def estimate_kernel(
             ``kernel_size``, an image smaller than twice the kernel, or an out-of-range
             parameter.
     """
-    grey = _to_grey(image)
+    grey = as_grey(image)
     size = _check_kernel_size(kernel_size, grey.shape)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be an integer >= 1, got {iterations!r}")
@@ -492,7 +480,7 @@ def _textured_window(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     if h <= side and w <= side:
         return image
-    grey = _to_grey(image) if image.ndim == 3 else image
+    grey = as_grey(image) if image.ndim == 3 else image
     gy, gx = np.gradient(grey.astype(np.float64))
     energy = np.hypot(gx, gy)
     sh, sw = min(side, h), min(side, w)

@@ -137,22 +137,7 @@ class ExportableNAFNet(nn.Module):
         net = self.net
         h, w = image.shape[-2], image.shape[-1]
         x = F.pad(image, (0, (-w) % net.multiple, 0, (-h) % net.multiple), mode="reflect")
-        base = x
-        if net.stem_stride > 1:
-            x = F.pixel_unshuffle(x, net.stem_stride)
-        x = net.intro(x)
-        skips = []
-        for encoder, down in zip(net.encoders, net.downs, strict=True):
-            x = encoder(x)
-            skips.append(x)
-            x = down(x)
-        x = net.middle(x)
-        for decoder, up, skip in zip(net.decoders, net.ups, reversed(skips), strict=True):
-            x = decoder(up(x) + skip)
-        x = net.ending(x)
-        if net.stem_stride > 1:
-            x = F.pixel_shuffle(x, net.stem_stride)
-        return (x + base)[..., :h, :w]
+        return net.forward_padded(x)[..., :h, :w]
 
 
 def export_onnx(

@@ -242,7 +242,8 @@ _MAX_BLOCK = 256
 _MIN_RADIUS = 2.5  # quefrencies below this hold the image's own spectral envelope
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def as_grey(image: np.ndarray) -> np.ndarray:
+    """Validated float64 grey version of an ``(H, W)`` or ``(H, W, C)`` float image."""
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] in (1, 3, 4):
         img = img[..., 0] if img.shape[2] == 1 else img[..., :3].mean(axis=2)
@@ -335,7 +336,7 @@ def estimate_linear_spectral(
         ValueError: bad image (shape, dtype, non-finite values, a side below 32 px) or
             out-of-range ``max_length`` / ``angle_step`` / ``block``.
     """
-    grey = _grey(image)
+    grey = as_grey(image)
     h, w = grey.shape
     if min(h, w) < _MIN_SIDE:
         raise ValueError(f"image sides must be >= {_MIN_SIDE} px, got {w}x{h}")

@@ -212,6 +212,14 @@ class NAFNet(nn.Module):
         if pad_h or pad_w:
             mode = "reflect" if h > pad_h and w > pad_w else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        return self.forward_padded(x)[..., :h, :w]
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on input whose sides are multiples of :attr:`multiple`.
+
+        ``x`` holds the image channels first, then any motion channels; the
+        output is the image plus the predicted correction (global residual).
+        """
         base = x[:, : self.in_channels]
         if self.stem_stride > 1:
             x = F.pixel_unshuffle(x, self.stem_stride)
@@ -227,4 +235,4 @@ class NAFNet(nn.Module):
         x = self.ending(x)
         if self.stem_stride > 1:
             x = F.pixel_shuffle(x, self.stem_stride)
-        return (x + base)[..., :h, :w]
+        return x + base
