@@ -394,6 +394,11 @@ def estimate_kernel(
             flat=True,
         )
 
+    # The L0 weights and thresholds assume a [0, 1] image; a dark one (linear light of a
+    # night shot, say) is stretched to that range so the estimate does not depend on exposure.
+    brightness = float(np.percentile(grey, 99.5))
+    grey = grey / brightness if brightness > 0 else grey
+
     levels = max(0, math.floor(math.log(_COARSEST_KERNEL / size) / math.log(_RATIO)))
     scales = [_RATIO**i for i in range(levels + 1)][::-1]  # coarsest first
     sizes = [max(3, math.ceil(size * s)) for s in scales]
@@ -436,7 +441,7 @@ def estimate_kernel(
 
     return BlindResult(
         kernel=kernel.astype(np.float32),
-        latent=latent.astype(np.float32),
+        latent=(latent * (brightness if brightness > 0 else 1.0)).astype(np.float32),
         history=tuple(history),
     )
 
