@@ -121,7 +121,7 @@ def run_batch(
     from tqdm import tqdm
 
     result = BatchResult()
-    bar = tqdm(items, desc=what, unit="file", disable=quiet or len(items) < 1, file=sys.stderr)
+    bar = tqdm(items, desc=what, unit="file", disable=quiet, file=sys.stderr)
     for item in bar:
         try:
             work(item)

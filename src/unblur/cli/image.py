@@ -98,7 +98,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--space",
         choices=("linear", "srgb"),
         default="linear",
-        help="classical methods: deconvolve in linear light (physical) or on the stored values",
+        help="classical and blind methods: work in linear light (right for camera JPEGs) or on "
+        "the stored values (right for data already linear, e.g. Levin's benchmark images)",
     )
     p.add_argument(
         "--kernel-size",
