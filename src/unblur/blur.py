@@ -63,6 +63,7 @@ __all__ = [
     "constant_field",
     "degrade",
     "field_blur",
+    "field_frames",
     "frame_pairs",
     "jpeg_compress",
     "linear_kernel",
@@ -545,6 +546,74 @@ def field_blur(image: np.ndarray, field: np.ndarray, *, samples: int | None = No
     out = np.concatenate(acc, axis=2) if len(acc) > 1 else acc[0]
     out *= np.float32(1.0 / samples)
     return out[..., 0] if image.ndim == 2 else out
+
+
+def field_frames(
+    image: np.ndarray,
+    displacement: np.ndarray,
+    *,
+    duty: float,
+    offsets: Sequence[float] = (-1.0, 0.0, 1.0),
+    samples: int | None = None,
+) -> list[np.ndarray]:
+    """Consecutive blurred video frames of a scene moving along a displacement field.
+
+    Frame ``k`` (``k`` in ``offsets``) sees the scene displaced by ``k * D`` and is exposed for
+    the fraction ``duty`` of the frame interval:
+    ``y_k(p) = mean_i x(p + (k + duty * t_i) D(p))``, ``t_i = (i + 1/2) / n - 1/2``. Its blur
+    is :func:`field_blur` with the field ``duty * D``; the frame-to-frame displacement is
+    ``D``. Like :func:`field_blur` this is a gather model: each pixel follows its own vector.
+
+    Args:
+        image: float ``(H, W)`` or ``(H, W, C)`` linear-light image.
+        displacement: float ``(H, W, 2)`` frame-to-frame displacement ``(dx, dy)`` in pixels.
+        duty: exposure time over frame interval, in ``(0, 1]``.
+        offsets: frame times in frame intervals, ``0`` the reference frame.
+        samples: samples per frame; default ``2 * ceil(duty * max |D|) + 1``.
+
+    Returns:
+        One float32 image of the input's shape per offset.
+
+    Raises:
+        ValueError: bad shapes, non-finite values, ``duty`` outside ``(0, 1]``.
+    """
+    image = _check_image(image)
+    if not (isinstance(duty, int | float) and 0.0 < float(duty) <= 1.0):
+        raise ValueError(f"duty must be in (0, 1], got {duty!r}")
+    if not isinstance(displacement, np.ndarray) or displacement.shape != (*image.shape[:2], 2):
+        shape = getattr(displacement, "shape", type(displacement).__name__)
+        raise ValueError(f"displacement must have shape {(*image.shape[:2], 2)}, got {shape}")
+    disp = np.asarray(displacement, dtype=np.float32)
+    if not np.all(np.isfinite(disp)):
+        raise ValueError("displacement contains NaN or infinite values")
+    height, width = image.shape[:2]
+    grid = np.empty((height, width, 2), dtype=np.float32)
+    grid[..., 0] = np.arange(width, dtype=np.float32)[None, :]
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    blur_field = disp * np.float32(duty)
+    frames = []
+    for k in offsets:
+        if not math.isfinite(k):
+            raise ValueError(f"offsets must be finite, got {k!r}")
+        if k == 0:
+            shifted = image
+        else:  # the frame's sharp view: the scene moved by k * D
+            coords = grid + disp * np.float32(k)
+            planes = image[..., None] if image.ndim == 2 else image
+            chunks = [
+                cv2.remap(
+                    np.ascontiguousarray(planes[..., c : c + 4]),
+                    coords,
+                    None,
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT,
+                ).reshape(height, width, -1)
+                for c in range(0, planes.shape[2], 4)
+            ]
+            shifted = np.concatenate(chunks, axis=2)
+            shifted = shifted[..., 0] if image.ndim == 2 else shifted
+        frames.append(field_blur(shifted, blur_field, samples=samples))
+    return frames
 
 
 # --------------------------------------------------------------------------------------------

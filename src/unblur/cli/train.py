@@ -9,7 +9,8 @@ from pathlib import Path
 from unblur.cli._common import HelpFormatter, positive_int
 
 DESCRIPTION = """\
-Train the restoration network described by a YAML config (see configs/).
+Train the restoration network, or with a `task: motion` config a motion
+network, described by a YAML config (see configs/).
 Writes OUT/log.csv, OUT/ckpt/last.safetensors (+ last.json) for --resume,
 OUT/best_ema.safetensors, and at the end OUT/final_ema.safetensors (the EMA
 weights, loadable with unblur.models.load_weights) and OUT/summary.json.
@@ -23,13 +24,14 @@ examples:
   unblur train configs/nafnet-fast.yaml
   unblur train configs/nafnet-fast.yaml --resume
   unblur train configs/nafnet-fast.yaml --steps 20 --out /tmp/smoke
+  unblur train configs/motion-single.yaml --out checkpoints/motion-single
 """
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train the restoration network from a YAML config",
+        help="train a restoration or motion network from a YAML config",
         description=DESCRIPTION,
         formatter_class=HelpFormatter,
     )
@@ -49,8 +51,55 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _is_motion_config(path: Path) -> bool:
+    """Whether a config is for a motion network (``task: motion``); unreadable ones are not."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # the restoration loader reports the problem
+    return isinstance(raw, dict) and raw.get("task") == "motion"
+
+
+def _run_motion(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from unblur import motion_train
+
+    config = motion_train.load_motion_config(args.config)
+    if args.device not in ("auto", "cpu"):
+        from unblur.errors import ConfigError
+
+        raise ConfigError("motion networks train on the CPU in one process (--device cpu)")
+    if args.steps is not None:
+        config = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, steps=args.steps)
+        )
+    if args.data_root is not None:
+        data = dataclasses.replace(config.data, data_root=str(args.data_root))
+        config = dataclasses.replace(config, data=data)
+    if args.out is not None:
+        config = dataclasses.replace(config, out=str(args.out))
+    summary = motion_train.train_motion(
+        config, config_path=args.config, resume=args.resume, quiet=args.quiet
+    )
+    if not args.quiet:
+        print(
+            f"unblur train: {summary['steps']} of {summary['target_steps']} steps "
+            f"({summary['stopped']}) in {summary['seconds']:.0f} s; val EPE score "
+            f"{summary['val_epe']['score']:.2f} px; weights: "
+            f"{Path(config.out) / 'final_ema.safetensors'}",
+            file=sys.stderr,
+        )
+    return 130 if summary.get("stopped") == "signal" else 0
+
+
 def run(args: argparse.Namespace) -> int:
     from unblur import train
+
+    if _is_motion_config(args.config):
+        return _run_motion(args)
 
     config = train.load_config(args.config)
     config = train.with_overrides(config, steps=args.steps, data_root=args.data_root, out=args.out)
