@@ -14,7 +14,7 @@ side-by-side picture (blurred | restored | sharp) per set.
 Usage::
 
     python benchmarks/restore_quality.py --data ../shared/data [--models nafnet-fast]
-        [--sun-limit 10] [--json out.json] [--pictures DIR]
+        [--sun-limit 10] [--blind] [--motion] [--json out.json] [--pictures DIR]
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ def folder_pairs(root: Path) -> Iterator[Pair]:
         yield blur_path.stem, io.read_image(blur_path).pixels, sharp
 
 
-def synth_pairs(kodak: Path, kind: str, workdir: Path) -> list[Pair]:
+def synth_pairs(kodak: Path, kind: str, workdir: Path, limit: int | None = None) -> list[Pair]:
     out = workdir / kind
     cmd = [sys.executable, "-m", "unblur", "synth", str(kodak), "-o", str(out)]
     subprocess.run([*cmd, "--kind", kind, "--seed", "0", "--quiet"], check=True)
-    return list(folder_pairs(out))
+    return list(folder_pairs(out))[:limit]
 
 
 def sun_pairs(root: Path, limit: int | None, seed: int = 0) -> list[Pair]:
@@ -81,8 +81,22 @@ class BlindRestorer:
         return io.linear_to_srgb(restored)
 
 
+class MotionRestorer:
+    """``unblur image --method motion``: motion-single field, spatially varying hyper-Laplacian."""
+
+    def restore(self, image: np.ndarray) -> np.ndarray:
+        from unblur import deconv
+        from unblur.motion_estimate import estimate_motion
+
+        field = estimate_motion(image, method="cnn").field
+        return io.linear_to_srgb(deconv.deconvolve_field(io.srgb_to_linear(image), field))
+
+
+Restorer = Deblurrer | BlindRestorer | MotionRestorer
+
+
 def evaluate(
-    pairs: list[Pair], restorers: dict[str, Deblurrer | BlindRestorer], label: str, quiet: bool
+    pairs: list[Pair], restorers: dict[str, Restorer], label: str, quiet: bool
 ) -> tuple[dict[str, dict[str, float]], tuple[np.ndarray, ...] | None]:
     scores: dict[str, dict[str, list[float]]] = {
         name: {"psnr": [], "ssim": []} for name in ["blurred input", *restorers]
@@ -114,12 +128,21 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     parser.add_argument(
-        "--models", nargs="*", default=None, help="default: all with weights; none: only --blind"
+        "--models",
+        nargs="*",
+        default=None,
+        help="default: all with weights; none: only --blind/--motion",
     )
     parser.add_argument("--weights", type=Path, default=None, help="weights for a single --models")
     parser.add_argument("--sun-limit", type=int, default=10)
     parser.add_argument(
+        "--kodak-limit", type=int, default=None, help="first N of the 24 kodak pairs per kind"
+    )
+    parser.add_argument(
         "--blind", action="store_true", help="also score --method blind (kernel from the image)"
+    )
+    parser.add_argument(
+        "--motion", action="store_true", help="also score --method motion (estimated field)"
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--pictures", type=Path, default=None)
@@ -131,25 +154,29 @@ def main() -> None:
         if args.models is not None
         else [n for n in list_models("restore") if (p := get_spec(n).weights_path) and p.exists()]
     )
-    if not names and not args.blind:
+    if not names and not args.blind and not args.motion:
         sys.exit("no restoration model has weights yet: train one or pass --models/--weights")
     if args.weights is not None and len(names) != 1:
         sys.exit("--weights goes with exactly one --models name")
-    restorers: dict[str, Deblurrer | BlindRestorer] = {
+    restorers: dict[str, Restorer] = {
         n: Deblurrer(n, weights=args.weights, device="cpu") for n in names
     }
     if args.blind:
         restorers["blind (L0 kernel + hyper-Laplacian)"] = BlindRestorer()
+    if args.motion:
+        restorers["motion (CNN field + varying hyper-Laplacian)"] = MotionRestorer()
 
     report: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         sets = {
             "gopro-sample (real)": list(folder_pairs(args.data / "gopro-sample")),
-            "kodak24 camera shake": synth_pairs(
-                args.data / "kodak24" / "images", "shake", Path(tmp)
+            "kodak24 camera shake"
+            + ("" if args.kodak_limit is None else f" (first {args.kodak_limit})"): synth_pairs(
+                args.data / "kodak24" / "images", "shake", Path(tmp), args.kodak_limit
             ),
-            "kodak24 spatially varying": synth_pairs(
-                args.data / "kodak24" / "images", "field", Path(tmp)
+            "kodak24 spatially varying"
+            + ("" if args.kodak_limit is None else f" (first {args.kodak_limit})"): synth_pairs(
+                args.data / "kodak24" / "images", "field", Path(tmp), args.kodak_limit
             ),
             f"sun80 x 8 Levin kernels, 1% noise ({args.sun_limit} images)": sun_pairs(
                 args.data, args.sun_limit

@@ -14,6 +14,7 @@ from unblur.models import create_model, get_spec, list_models, load_weights
 from unblur.models.restore_net import NAFNet
 
 ALL_MODELS = list_models()
+RESTORE_MODELS = list_models(task="restore")
 
 
 def tiny(**overrides: int) -> NAFNet:
@@ -45,6 +46,7 @@ def test_list_models() -> None:
     assert {"nafnet-fast", "nafnet-quality"} <= set(restore)
     assert all(get_spec(n).task == "restore" for n in restore)
     assert list_models(task="no-such-task") == []
+    assert {"motion-single", "motion-frames"} <= set(list_models(task="motion"))
 
 
 def test_unknown_name() -> None:
@@ -64,10 +66,10 @@ def test_pretrained_needs_shipped_weights(name: str) -> None:
             create_model(name)
 
 
-# --------------------------------------------------------------------------- every model
+# --------------------------------------------------------------------------- every restore model
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", RESTORE_MODELS)
 @pytest.mark.parametrize(
     "shape", [(1, 3, 17, 23), (1, 3, 8, 8), (1, 3, 32, 200), (2, 3, 40, 56), (1, 3, 1, 1)]
 )
@@ -80,7 +82,7 @@ def test_shape_and_finite(name: str, shape: tuple[int, ...]) -> None:
     assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", RESTORE_MODELS)
 def test_every_parameter_gets_a_gradient(name: str) -> None:
     # At initialisation the residual scales beta and gamma are zero, which blocks the
     # gradient of every convolution inside the blocks; give them values first (as one
@@ -95,7 +97,7 @@ def test_every_parameter_gets_a_gradient(name: str) -> None:
     assert dead == []
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", RESTORE_MODELS)
 def test_weights_round_trip(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     source = create_model(name, pretrained=False)

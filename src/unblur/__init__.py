@@ -6,7 +6,10 @@ Data flows image in -> motion -> restoration -> image out:
 * :mod:`unblur.blur` is the forward model (kernels, motion fields, noise, frame averaging);
 * :mod:`unblur.deconv` undoes a known blur (Wiener, Richardson-Lucy, hyper-Laplacian),
   uniform or spatially varying;
-* :mod:`unblur.models` holds the restoration networks and their registry
+* :mod:`unblur.motion_estimate` estimates the per-pixel blur motion field
+  (``estimate_motion``: the motion networks, spectral and blind baselines), drawn by
+  :mod:`unblur.motion_picture`;
+* :mod:`unblur.models` holds the restoration and motion networks and their registry
   (``create_model``, ``list_models``);
 * :mod:`unblur.pipeline` runs a network on photos of any size (``deblur``,
   ``Deblurrer``: device, precision, tiles);
@@ -19,6 +22,7 @@ The common entry points are available here and imported lazily, so that
     image = unblur.read_image("shot.jpg")
     sharp = unblur.deconvolve(unblur.srgb_to_linear(image.pixels), kernel)
     sharp = unblur.deblur(image.pixels)  # the restoration network, no kernel needed
+    motion = unblur.estimate_motion(image.pixels)  # .field (H, W, 2), .confidence (H, W)
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ _LAZY = {
     "field_blur": "unblur.blur",
     "psnr": "unblur.metrics",
     "ssim": "unblur.metrics",
+    "estimate_motion": "unblur.motion_estimate",
+    "MotionEstimate": "unblur.motion_estimate",
     "deblur": "unblur.pipeline",
     "Deblurrer": "unblur.pipeline",
     "create_model": "unblur.models",

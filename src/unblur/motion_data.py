@@ -266,8 +266,9 @@ class HfrClip:
         widens the range of blur lengths.
         """
         total = len(self.frames)
-        n = int(rng.integers(n_range[0], n_range[1] + 1))
-        longest = (total - n) // 2 if frames else n
+        highest = min(n_range[1], total // 3) if frames else min(n_range[1], total)
+        n = int(rng.integers(min(n_range[0], highest), highest + 1))
+        longest = (total - n) // 2 if frames else n  # >= n: three windows fit
         period = int(rng.integers(n, max(n, min(longest, 13)) + 1))
         if frames:
             start = int(rng.integers(period, total - n - period + 1))

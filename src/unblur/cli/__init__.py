@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Sequence
 
 from unblur import __version__
-from unblur.cli import export, image, synth, train
+from unblur.cli import export, image, motion, synth, train
 from unblur.errors import UnblurError
 
-SUBCOMMANDS = (image, synth, train, export)
+SUBCOMMANDS = (image, motion, synth, train, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

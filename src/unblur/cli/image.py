@@ -24,7 +24,7 @@ from unblur.cli._common import (
 from unblur.errors import ConfigError, InputError, UnblurError
 
 CLASSICAL = ("hyperlaplacian", "wiener", "rl")
-METHODS = ("auto", "net", "blind", *CLASSICAL)
+METHODS = ("auto", "net", "motion", "blind", *CLASSICAL)
 
 # Mirrors of unblur.pipeline's defaults, kept here so that building the parser (and so
 # ``unblur --version``) does not import torch; tests/test_cli.py checks they agree.
@@ -86,6 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=METHODS,
         default="auto",
         help="auto: hyperlaplacian with --kernel, else net (the restoration network); "
+        "motion: estimate the per-pixel motion field (motion-single network), then "
+        "spatially varying hyperlaplacian; "
         "blind: estimate one uniform kernel from the image, then hyperlaplacian",
     )
     p.add_argument(
@@ -179,7 +181,7 @@ def resolve_method(method: str, kernel: Path | None) -> str:
     """
     if method == "auto":
         return "hyperlaplacian" if kernel is not None else "net"
-    if method in ("net", "blind") and kernel is not None:
+    if method in ("net", "motion", "blind") and kernel is not None:
         raise UnblurError(
             "--kernel is for the classical methods (" + ", ".join(CLASSICAL) + "); "
             f"--method {method} restores without one"
@@ -187,7 +189,7 @@ def resolve_method(method: str, kernel: Path | None) -> str:
     if method in CLASSICAL and kernel is None:
         raise UnblurError(
             f"--method {method} needs the blur kernel: pass --kernel K.npy|K.png "
-            "(or use --method net or blind, which need none)"
+            "(or use --method net, motion or blind, which need none)"
         )
     return method
 
@@ -249,6 +251,17 @@ def _blind(pixels: np.ndarray, kernel_size: int, space: str, path: Path) -> np.n
     return io.linear_to_srgb(restored) if space == "linear" else restored
 
 
+def _motion(pixels: np.ndarray, space: str) -> np.ndarray:
+    """Estimate the per-pixel motion field and undo it by spatially varying deconvolution."""
+    from unblur import deconv, io
+    from unblur.motion_estimate import estimate_motion
+
+    estimate = estimate_motion(pixels, method="cnn")
+    data = io.srgb_to_linear(pixels) if space == "linear" else pixels
+    restored = deconv.deconvolve_field(data, estimate.field)
+    return io.linear_to_srgb(restored) if space == "linear" else restored
+
+
 def run(args: argparse.Namespace) -> int:
     if args.quality > 100:
         raise UnblurError(f"--quality must be between 1 and 100, got {args.quality}")
@@ -282,6 +295,8 @@ def run(args: argparse.Namespace) -> int:
             restored = deblurrer.restore(image.pixels, progress=not args.quiet)
         elif method == "blind":
             restored = _blind(image.pixels, args.kernel_size, args.space, path)
+        elif method == "motion":
+            restored = _motion(image.pixels, args.space)
         else:
             kernel = deconv.validate_kernel(kernel_raw, image.pixels.shape, name=str(args.kernel))
             pixels = image.pixels

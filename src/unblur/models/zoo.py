@@ -41,3 +41,37 @@ register(
         meta={"config": "configs/nafnet-quality.yaml"},
     )
 )
+
+
+def _motion_single():
+    from unblur.models.motion_net import MotionNet
+
+    return MotionNet(in_frames=1, width=24, head="classify")
+
+
+def _motion_frames():
+    from unblur.models.motion_net import MotionNet
+
+    return MotionNet(in_frames=3, width=24, head="classify")
+
+
+register(
+    ModelSpec(
+        name="motion-single",
+        build=_motion_single,
+        weights="motion-single.safetensors",
+        task="motion",
+        description="MotionNet: per-pixel blur motion field from one blurred image",
+        meta={"config": "configs/motion-single.yaml"},
+    )
+)
+register(
+    ModelSpec(
+        name="motion-frames",
+        build=_motion_frames,
+        weights="motion-frames.safetensors",
+        task="motion",
+        description="MotionNet: blur motion field of a video frame from it and its neighbours",
+        meta={"config": "configs/motion-frames.yaml"},
+    )
+)
