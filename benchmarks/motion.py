@@ -7,9 +7,11 @@ Synthetic sets from kodak24 (never trained on), seed 0, one sample per image:
   objects), cap U(10, 35) px.
 
 Each is made as a three-frame clip in linear light (:func:`unblur.blur.field_frames`: the
-displacement between frames is the blur field over a duty cycle U(0.3, 1)) plus 0.5% Gaussian
-noise; the single-image estimators see the centre frame, the two-frame network also its
-neighbours. ``+ flips``: the network's estimates averaged over the four flips of the input.
+displacement between frames is the blur field over a duty cycle drawn from U(d, 1), with
+``d = max(0.3, longest blur / 48 px)`` so that frames are at most 48 px apart, the two-frame
+network's training range) plus 0.5% Gaussian noise; the single-image estimators see the
+centre frame, the two-frame network also its neighbours. ``+ flips``: the network's
+estimates averaged over the four flips of the input.
 Errors are sign-aware (:mod:`unblur.motion`) and pooled over the pixels of all images, 16 px
 from the border: median end-point error, median angle error (mod 180, where the true length
 is over 3 px), median length error.
@@ -38,6 +40,7 @@ from unblur import blur, io, motion
 from unblur.motion_estimate import estimate_motion
 
 BORDER = 16
+MAX_DISPLACEMENT = 48.0  # px between frames: the two-frame network's training range
 # name -> (estimate_motion method, test-time augmentation)
 ESTIMATORS = {
     "cnn": ("cnn", False),
@@ -55,7 +58,10 @@ def make_clip(sharp: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[l
         field = blur.constant_field(h, w, float(rng.uniform(5, 35)), float(rng.uniform(0, 180)))
     else:
         field = blur.random_field(h, w, rng=rng, max_length=float(rng.uniform(10, 35))).field
-    duty = float(rng.uniform(0.3, 1.0))
+    # the duty cycle, within what the two-frame network was trained on: at least 0.3 and
+    # large enough that frames are at most MAX_DISPLACEMENT px apart
+    longest = float(np.max(np.hypot(field[..., 0], field[..., 1])))
+    duty = float(rng.uniform(max(0.3, longest / MAX_DISPLACEMENT), 1.0))
     linear = io.srgb_to_linear(sharp)
     frames = blur.field_frames(linear, field / np.float32(duty), duty=duty)
     out = []

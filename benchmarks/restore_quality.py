@@ -85,11 +85,9 @@ class MotionRestorer:
     """``unblur image --method motion``: motion-single field, spatially varying hyper-Laplacian."""
 
     def restore(self, image: np.ndarray) -> np.ndarray:
-        from unblur import deconv
-        from unblur.motion_estimate import estimate_motion
+        from unblur.motion_estimate import deblur_motion
 
-        field = estimate_motion(image, method="cnn").field
-        return io.linear_to_srgb(deconv.deconvolve_field(io.srgb_to_linear(image), field))
+        return deblur_motion(image)[0]
 
 
 Restorer = Deblurrer | BlindRestorer | MotionRestorer
@@ -136,6 +134,13 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="weights for a single --models")
     parser.add_argument("--sun-limit", type=int, default=10)
     parser.add_argument(
+        "--sets",
+        nargs="+",
+        choices=("gopro", "shake", "field", "sun"),
+        default=("gopro", "shake", "field", "sun"),
+        help="which sets to score",
+    )
+    parser.add_argument(
         "--kodak-limit", type=int, default=None, help="first N of the 24 kodak pairs per kind"
     )
     parser.add_argument(
@@ -150,7 +155,7 @@ def main() -> None:
     args = parser.parse_args()
 
     names = (
-        args.models
+        [n for n in args.models if n != "none"]
         if args.models is not None
         else [n for n in list_models("restore") if (p := get_spec(n).weights_path) and p.exists()]
     )
@@ -168,20 +173,27 @@ def main() -> None:
 
     report: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {
-            "gopro-sample (real)": list(folder_pairs(args.data / "gopro-sample")),
-            "kodak24 camera shake"
-            + ("" if args.kodak_limit is None else f" (first {args.kodak_limit})"): synth_pairs(
-                args.data / "kodak24" / "images", "shake", Path(tmp), args.kodak_limit
+        suffix = "" if args.kodak_limit is None else f" (first {args.kodak_limit})"
+        kodak = args.data / "kodak24" / "images"
+        makers = {
+            "gopro": (
+                "gopro-sample (real)",
+                lambda: list(folder_pairs(args.data / "gopro-sample")),
             ),
-            "kodak24 spatially varying"
-            + ("" if args.kodak_limit is None else f" (first {args.kodak_limit})"): synth_pairs(
-                args.data / "kodak24" / "images", "field", Path(tmp), args.kodak_limit
+            "shake": (
+                "kodak24 camera shake" + suffix,
+                lambda: synth_pairs(kodak, "shake", Path(tmp), args.kodak_limit),
             ),
-            f"sun80 x 8 Levin kernels, 1% noise ({args.sun_limit} images)": sun_pairs(
-                args.data, args.sun_limit
+            "field": (
+                "kodak24 spatially varying" + suffix,
+                lambda: synth_pairs(kodak, "field", Path(tmp), args.kodak_limit),
+            ),
+            "sun": (
+                f"sun80 x 8 Levin kernels, 1% noise ({args.sun_limit} images)",
+                lambda: sun_pairs(args.data, args.sun_limit),
             ),
         }
+        sets = {label: make() for key, (label, make) in makers.items() if key in args.sets}
         for label, pairs in sets.items():
             report[label], picture = evaluate(pairs, restorers, label, args.quiet)
             if args.pictures is not None and picture is not None:

@@ -179,3 +179,18 @@ def test_integer_images_are_refused() -> None:
 def test_unknown_method() -> None:
     with pytest.raises(ValueError, match="unknown deconvolution method"):
         deconv.deconvolve(np.zeros((8, 8), np.float32), np.ones((3, 3)), method="magic")  # type: ignore[arg-type]
+
+
+def test_lam_scale_trades_sharpness_for_robustness(blurred_pair) -> None:
+    """A smaller data weight smooths more: less high-frequency energy, and 1.0 is the default."""
+    _, blurred, kernel = blurred_pair
+    default = deconv.hyper_laplacian(blurred, kernel)
+    np.testing.assert_array_equal(default, deconv.hyper_laplacian(blurred, kernel, lam_scale=1.0))
+    soft = deconv.deconvolve(blurred, kernel, lam_scale=0.1)
+
+    def detail(x: np.ndarray) -> float:
+        return float(np.mean(np.abs(np.diff(x, axis=1))))
+
+    assert detail(soft) < detail(default)
+    with pytest.raises(ValueError, match="lam_scale"):
+        deconv.hyper_laplacian(blurred, kernel, lam_scale=0.0)

@@ -384,6 +384,7 @@ def hyper_laplacian(
     beta_max: float = 1024.0,
     beta_rate: float = 2.0 * np.sqrt(2.0),
     inner_iterations: int = 1,
+    lam_scale: float = 1.0,
 ) -> np.ndarray:
     """Fast deconvolution with a hyper-Laplacian gradient prior (Krishnan & Fergus 2009).
 
@@ -403,6 +404,8 @@ def hyper_laplacian(
         alpha: prior exponent, ``0 < alpha <= 2`` (natural images: 0.5-0.8).
         beta_start, beta_max, beta_rate: continuation schedule of the penalty.
         inner_iterations: alternations per beta value.
+        lam_scale: multiplies ``lam`` (given or automatic); below 1 trusts the kernel
+            less (a stronger prior), which suits estimated kernels.
 
     Returns:
         Restored float32 image, same shape, clipped to [0, 1].
@@ -419,8 +422,9 @@ def hyper_laplacian(
     if lam is None:
         sigma = max(estimate_noise(img), _LAMBDA_NOISE_FLOOR)
         lam = _LAMBDA_SCALE / sigma**2
+    lam *= lam_scale
     if lam <= 0:
-        raise ValueError(f"lam must be > 0, got {lam}")
+        raise ValueError(f"lam and lam_scale must be > 0, got {lam}")
 
     def one(plane: np.ndarray) -> np.ndarray:
         p = _pad_and_taper(plane, k)
@@ -456,7 +460,11 @@ _LAMBDA_NOISE_FLOOR = 0.0063
 
 
 def deconvolve(
-    image: np.ndarray, kernel: np.ndarray, *, method: Method = "hyperlaplacian"
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    method: Method = "hyperlaplacian",
+    lam_scale: float = 1.0,
 ) -> np.ndarray:
     """Deconvolve with a known kernel using the named method and its defaults.
 
@@ -464,12 +472,14 @@ def deconvolve(
         image: blurred float image in [0, 1].
         kernel: blur kernel.
         method: ``"hyperlaplacian"`` (best measured, the default), ``"wiener"`` or ``"rl"``.
+        lam_scale: ``hyperlaplacian`` only: scales its data weight (see
+            :func:`hyper_laplacian`).
 
     Returns:
         Restored float32 image of the same shape.
     """
     if method == "hyperlaplacian":
-        return hyper_laplacian(image, kernel)
+        return hyper_laplacian(image, kernel, lam_scale=lam_scale)
     if method == "wiener":
         return wiener(image, kernel)
     if method == "rl":
@@ -494,6 +504,7 @@ def deconvolve_varying(
     *,
     patch: int = 128,
     method: Method = "hyperlaplacian",
+    lam_scale: float = 1.0,
 ) -> np.ndarray:
     """Deconvolve a spatially varying blur by overlapping patches (efficient filter flow).
 
@@ -510,6 +521,7 @@ def deconvolve_varying(
             ``(rows, cols)`` slices in image coordinates.
         patch: patch side in pixels (even, >= 16).
         method: non-blind method used on each patch.
+        lam_scale: see :func:`deconvolve`.
 
     Returns:
         Restored float32 image, same shape.
@@ -539,7 +551,7 @@ def deconvolve_varying(
             if region.shape[0] < kernel.shape[0] or region.shape[1] < kernel.shape[1]:
                 restored = region
             else:
-                restored = deconvolve(region, kernel, method=method)
+                restored = deconvolve(region, kernel, method=method, lam_scale=lam_scale)
                 restored = restored if restored.ndim == 3 else restored[..., None]
             inner = restored[
                 rows.start - ctx_r.start : rows.stop - ctx_r.start,
@@ -590,6 +602,7 @@ def deconvolve_field(
     *,
     patch: int = 128,
     method: Method = "hyperlaplacian",
+    lam_scale: float = 1.0,
 ) -> np.ndarray:
     """Undo the spatially varying motion blur described by a per-pixel motion field.
 
@@ -599,6 +612,7 @@ def deconvolve_field(
             displacement during the exposure (see :func:`unblur.blur.field_blur`).
         patch: patch side for :func:`deconvolve_varying`.
         method: non-blind method used on each patch.
+        lam_scale: see :func:`deconvolve`; below 1 for estimated fields.
 
     Returns:
         Restored float32 image, same shape.
@@ -610,5 +624,9 @@ def deconvolve_field(
     if not np.all(np.isfinite(f)):
         raise ValueError("field has NaN or infinite values")
     return deconvolve_varying(
-        img, lambda rows, cols: field_kernel(f, rows, cols), patch=patch, method=method
+        img,
+        lambda rows, cols: field_kernel(f, rows, cols),
+        patch=patch,
+        method=method,
+        lam_scale=lam_scale,
     )

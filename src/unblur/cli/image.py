@@ -100,8 +100,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--space",
         choices=("linear", "srgb"),
         default="linear",
-        help="classical and blind methods: work in linear light (right for camera JPEGs) or on "
-        "the stored values (right for data already linear, e.g. Levin's benchmark images)",
+        help="classical, motion and blind methods: work in linear light (right for camera "
+        "JPEGs) or on the stored values (right for data already linear, e.g. Levin's images)",
     )
     p.add_argument(
         "--kernel-size",
@@ -253,13 +253,15 @@ def _blind(pixels: np.ndarray, kernel_size: int, space: str, path: Path) -> np.n
 
 def _motion(pixels: np.ndarray, space: str) -> np.ndarray:
     """Estimate the per-pixel motion field and undo it by spatially varying deconvolution."""
-    from unblur import deconv, io
-    from unblur.motion_estimate import estimate_motion
+    import numpy as np
 
-    estimate = estimate_motion(pixels, method="cnn")
-    data = io.srgb_to_linear(pixels) if space == "linear" else pixels
-    restored = deconv.deconvolve_field(data, estimate.field)
-    return io.linear_to_srgb(restored) if space == "linear" else restored
+    from unblur.motion_estimate import deblur_motion
+
+    colour = pixels[..., :3] if pixels.shape[2] == 4 else pixels
+    restored, _ = deblur_motion(colour, space=space)
+    if pixels.shape[2] == 4:  # alpha passes through untouched
+        restored = np.concatenate([restored, pixels[..., 3:]], axis=2)
+    return restored
 
 
 def run(args: argparse.Namespace) -> int:
