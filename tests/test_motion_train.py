@@ -101,3 +101,17 @@ def test_config_errors(tmp_path: Path, data_root: Path) -> None:
         train_motion(config, quiet=True)
     with pytest.raises(ConfigError, match="no such config file"):
         load_motion_config(tmp_path / "missing.yaml")
+
+
+def test_shipped_motion_configs() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    forbidden = ("kodak24", "levin09", "gopro-sample", "sun80")
+    for name, in_frames in (("motion-single.yaml", 1), ("motion-frames.yaml", 3)):
+        path = repo / "configs" / name
+        config = load_motion_config(path)
+        assert config.model.in_frames == in_frames and config.model.head == "classify"
+        text = path.read_text()
+        assert "unblur train" in text and "Expected metrics" in text
+        used = (*config.data.photos, *config.data.hfr)
+        assert not any(f in folder for f in forbidden for folder in used)
+        assert not set(config.data.val_photos) & set(config.data.photos)

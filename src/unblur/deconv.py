@@ -48,6 +48,7 @@ from typing import Literal
 
 import numpy as np
 import scipy.fft as sfft
+from tqdm import tqdm
 
 from unblur.errors import KernelError
 
@@ -505,6 +506,7 @@ def deconvolve_varying(
     patch: int = 128,
     method: Method = "hyperlaplacian",
     lam_scale: float = 1.0,
+    progress: bool = False,
 ) -> np.ndarray:
     """Deconvolve a spatially varying blur by overlapping patches (efficient filter flow).
 
@@ -522,6 +524,7 @@ def deconvolve_varying(
         patch: patch side in pixels (even, >= 16).
         method: non-blind method used on each patch.
         lam_scale: see :func:`deconvolve`.
+        progress: show a progress bar over the patches (on stderr).
 
     Returns:
         Restored float32 image, same shape.
@@ -537,31 +540,32 @@ def deconvolve_varying(
     win = _window(patch)
     ys = range(-stride, h, stride)
     xs = range(-stride, w, stride)
-    for y0 in ys:
-        for x0 in xs:
-            rows = slice(max(y0, 0), min(y0 + patch, h))
-            cols = slice(max(x0, 0), min(x0 + patch, w))
-            if rows.stop <= rows.start or cols.stop <= cols.start:
-                continue
-            kernel = validate_kernel(kernel_for_region(rows, cols), (h, w))
-            m = max(2 * max(kernel.shape), 32)  # real context around the patch
-            ctx_r = slice(max(rows.start - m, 0), min(rows.stop + m, h))
-            ctx_c = slice(max(cols.start - m, 0), min(cols.stop + m, w))
-            region = planes[ctx_r, ctx_c]
-            if region.shape[0] < kernel.shape[0] or region.shape[1] < kernel.shape[1]:
-                restored = region
-            else:
-                restored = deconvolve(region, kernel, method=method, lam_scale=lam_scale)
-                restored = restored if restored.ndim == 3 else restored[..., None]
-            inner = restored[
-                rows.start - ctx_r.start : rows.stop - ctx_r.start,
-                cols.start - ctx_c.start : cols.stop - ctx_c.start,
-            ]
-            wy = win[rows.start - y0 : rows.stop - y0]
-            wx = win[cols.start - x0 : cols.stop - x0]
-            wgt = np.outer(wy, wx)
-            out[rows, cols] += inner * wgt[..., None]
-            weight[rows, cols] += wgt
+    corners = [(y0, x0) for y0 in ys for x0 in xs]
+    bar = tqdm(corners, desc="deconvolve", unit="patch", disable=not progress, leave=False)
+    for y0, x0 in bar:
+        rows = slice(max(y0, 0), min(y0 + patch, h))
+        cols = slice(max(x0, 0), min(x0 + patch, w))
+        if rows.stop <= rows.start or cols.stop <= cols.start:
+            continue
+        kernel = validate_kernel(kernel_for_region(rows, cols), (h, w))
+        m = max(2 * max(kernel.shape), 32)  # real context around the patch
+        ctx_r = slice(max(rows.start - m, 0), min(rows.stop + m, h))
+        ctx_c = slice(max(cols.start - m, 0), min(cols.stop + m, w))
+        region = planes[ctx_r, ctx_c]
+        if region.shape[0] < kernel.shape[0] or region.shape[1] < kernel.shape[1]:
+            restored = region
+        else:
+            restored = deconvolve(region, kernel, method=method, lam_scale=lam_scale)
+            restored = restored if restored.ndim == 3 else restored[..., None]
+        inner = restored[
+            rows.start - ctx_r.start : rows.stop - ctx_r.start,
+            cols.start - ctx_c.start : cols.stop - ctx_c.start,
+        ]
+        wy = win[rows.start - y0 : rows.stop - y0]
+        wx = win[cols.start - x0 : cols.stop - x0]
+        wgt = np.outer(wy, wx)
+        out[rows, cols] += inner * wgt[..., None]
+        weight[rows, cols] += wgt
     out /= np.maximum(weight, 1e-12)[..., None]
     out = out if img.ndim == 3 else out[..., 0]
     return np.clip(out, 0.0, 1.0).astype(np.float32)
@@ -603,6 +607,7 @@ def deconvolve_field(
     patch: int = 128,
     method: Method = "hyperlaplacian",
     lam_scale: float = 1.0,
+    progress: bool = False,
 ) -> np.ndarray:
     """Undo the spatially varying motion blur described by a per-pixel motion field.
 
@@ -613,6 +618,7 @@ def deconvolve_field(
         patch: patch side for :func:`deconvolve_varying`.
         method: non-blind method used on each patch.
         lam_scale: see :func:`deconvolve`; below 1 for estimated fields.
+        progress: show a progress bar over the patches.
 
     Returns:
         Restored float32 image, same shape.
@@ -629,4 +635,5 @@ def deconvolve_field(
         patch=patch,
         method=method,
         lam_scale=lam_scale,
+        progress=progress,
     )

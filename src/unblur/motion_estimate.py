@@ -296,6 +296,7 @@ def deblur_motion(
     frames: tuple[np.ndarray, np.ndarray] | None = None,
     max_side: int | None = 1024,
     device: str = "cpu",
+    progress: bool = False,
 ) -> tuple[np.ndarray, MotionEstimate]:
     """Restore a photo with its estimated motion field (``unblur image --method motion``).
 
@@ -311,6 +312,7 @@ def deblur_motion(
         frames: ``(previous, next)`` frames for the two-frame network.
         max_side: see :func:`estimate_motion`.
         device: torch device for the network.
+        progress: show a progress bar over the deconvolution's patches.
 
     Returns:
         ``(restored, estimate)``: float32 image of the input's shape in ``[0, 1]``, and the
@@ -322,7 +324,9 @@ def deblur_motion(
         raise ValueError(f"space must be 'linear' or 'srgb', got {space!r}")
     estimate = estimate_motion(image, frames=frames, max_side=max_side, device=device)
     data = io.srgb_to_linear(image) if space == "linear" else np.asarray(image, np.float32)
-    restored = deconv.deconvolve_field(data, estimate.field, lam_scale=MOTION_LAM_SCALE)
+    restored = deconv.deconvolve_field(
+        data, estimate.field, lam_scale=MOTION_LAM_SCALE, progress=progress
+    )
     if space == "linear":
         restored = io.linear_to_srgb(restored)
     return np.clip(restored, 0.0, 1.0).astype(np.float32), estimate

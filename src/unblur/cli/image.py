@@ -251,14 +251,14 @@ def _blind(pixels: np.ndarray, kernel_size: int, space: str, path: Path) -> np.n
     return io.linear_to_srgb(restored) if space == "linear" else restored
 
 
-def _motion(pixels: np.ndarray, space: str) -> np.ndarray:
+def _motion(pixels: np.ndarray, space: str, progress: bool) -> np.ndarray:
     """Estimate the per-pixel motion field and undo it by spatially varying deconvolution."""
     import numpy as np
 
     from unblur.motion_estimate import deblur_motion
 
     colour = pixels[..., :3] if pixels.shape[2] == 4 else pixels
-    restored, _ = deblur_motion(colour, space=space)
+    restored, _ = deblur_motion(colour, space=space, progress=progress)
     if pixels.shape[2] == 4:  # alpha passes through untouched
         restored = np.concatenate([restored, pixels[..., 3:]], axis=2)
     return restored
@@ -298,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         elif method == "blind":
             restored = _blind(image.pixels, args.kernel_size, args.space, path)
         elif method == "motion":
-            restored = _motion(image.pixels, args.space)
+            restored = _motion(image.pixels, args.space, not args.quiet)
         else:
             kernel = deconv.validate_kernel(kernel_raw, image.pixels.shape, name=str(args.kernel))
             pixels = image.pixels
