@@ -491,6 +491,26 @@ def constant_field(height: int, width: int, length: float, angle: float) -> np.n
     return np.broadcast_to(vec, (height, width, 2)).copy()
 
 
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """float32 ``(H, W, 2)`` pixel coordinates ``(x, y)``, as ``cv2.remap`` takes them."""
+    grid = np.empty((height, width, 2), dtype=np.float32)
+    grid[..., 0] = np.arange(width, dtype=np.float32)[None, :]
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    return grid
+
+
+def _channel_chunks(image: np.ndarray) -> list[np.ndarray]:
+    """The image as contiguous ``(H, W, <=4)`` chunks: ``cv2.remap`` takes 4 channels at most."""
+    planes = image[..., None] if image.ndim == 2 else image
+    return [np.ascontiguousarray(planes[..., c : c + 4]) for c in range(0, planes.shape[2], 4)]
+
+
+def _remap(chunk: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Bilinear sampling of a chunk at ``coords``, reflecting at the borders; keeps its shape."""
+    warped = cv2.remap(chunk, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return warped.reshape(chunk.shape)
+
+
 def field_blur(image: np.ndarray, field: np.ndarray, *, samples: int | None = None) -> np.ndarray:
     """Spatially varying motion blur along a motion field.
 
@@ -527,13 +547,8 @@ def field_blur(image: np.ndarray, field: np.ndarray, *, samples: int | None = No
     elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
 
-    height, width = image.shape[:2]
-    grid = np.empty((height, width, 2), dtype=np.float32)
-    grid[..., 0] = np.arange(width, dtype=np.float32)[None, :]
-    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
-    # cv2.remap handles up to 4 channels at once; wider images go in chunks.
-    planes = image[..., None] if image.ndim == 2 else image
-    chunks = [np.ascontiguousarray(planes[..., c : c + 4]) for c in range(0, planes.shape[2], 4)]
+    grid = _pixel_grid(*image.shape[:2])
+    chunks = _channel_chunks(image)
     acc = [np.zeros(chunk.shape, dtype=np.float32) for chunk in chunks]
     coords = np.empty_like(grid)
     for i in range(samples):
@@ -541,8 +556,7 @@ def field_blur(image: np.ndarray, field: np.ndarray, *, samples: int | None = No
         np.multiply(field, t, out=coords)
         coords += grid
         for chunk, total in zip(chunks, acc, strict=True):
-            warped = cv2.remap(chunk, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-            total += warped.reshape(total.shape)
+            total += _remap(chunk, coords)
     out = np.concatenate(acc, axis=2) if len(acc) > 1 else acc[0]
     out *= np.float32(1.0 / samples)
     return out[..., 0] if image.ndim == 2 else out
@@ -586,10 +600,7 @@ def field_frames(
     disp = np.asarray(displacement, dtype=np.float32)
     if not np.all(np.isfinite(disp)):
         raise ValueError("displacement contains NaN or infinite values")
-    height, width = image.shape[:2]
-    grid = np.empty((height, width, 2), dtype=np.float32)
-    grid[..., 0] = np.arange(width, dtype=np.float32)[None, :]
-    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid = _pixel_grid(*image.shape[:2])
     blur_field = disp * np.float32(duty)
     frames = []
     for k in offsets:
@@ -599,18 +610,7 @@ def field_frames(
             shifted = image
         else:  # the frame's sharp view: the scene moved by k * D
             coords = grid + disp * np.float32(k)
-            planes = image[..., None] if image.ndim == 2 else image
-            chunks = [
-                cv2.remap(
-                    np.ascontiguousarray(planes[..., c : c + 4]),
-                    coords,
-                    None,
-                    cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REFLECT,
-                ).reshape(height, width, -1)
-                for c in range(0, planes.shape[2], 4)
-            ]
-            shifted = np.concatenate(chunks, axis=2)
+            shifted = np.concatenate([_remap(c, coords) for c in _channel_chunks(image)], axis=2)
             shifted = shifted[..., 0] if image.ndim == 2 else shifted
         frames.append(field_blur(shifted, blur_field, samples=samples))
     return frames
