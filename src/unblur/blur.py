@@ -491,6 +491,17 @@ def constant_field(height: int, width: int, length: float, angle: float) -> np.n
     return np.broadcast_to(vec, (height, width, 2)).copy()
 
 
+def _check_field(field: np.ndarray, image: np.ndarray, name: str) -> np.ndarray:
+    """A finite float32 ``(H, W, 2)`` field of the image's size, or a ValueError naming it."""
+    if not isinstance(field, np.ndarray) or field.shape != (*image.shape[:2], 2):
+        shape = getattr(field, "shape", type(field).__name__)
+        raise ValueError(f"{name} must have shape {(*image.shape[:2], 2)} (H, W, 2), got {shape}")
+    field = np.asarray(field, dtype=np.float32)
+    if not np.all(np.isfinite(field)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return field
+
+
 def _pixel_grid(height: int, width: int) -> np.ndarray:
     """float32 ``(H, W, 2)`` pixel coordinates ``(x, y)``, as ``cv2.remap`` takes them."""
     grid = np.empty((height, width, 2), dtype=np.float32)
@@ -535,12 +546,7 @@ def field_blur(image: np.ndarray, field: np.ndarray, *, samples: int | None = No
         ValueError: shape mismatch between image and field, non-finite field, ``samples < 1``.
     """
     image = _check_image(image)
-    if not isinstance(field, np.ndarray) or field.shape != (*image.shape[:2], 2):
-        shape = getattr(field, "shape", type(field).__name__)
-        raise ValueError(f"field must have shape {(*image.shape[:2], 2)} (H, W, 2), got {shape}")
-    field = np.asarray(field, dtype=np.float32)
-    if not np.all(np.isfinite(field)):
-        raise ValueError("field contains NaN or infinite values")
+    field = _check_field(field, image, "field")
     if samples is None:
         max_len = float(np.sqrt(np.max(np.sum(field.astype(np.float64) ** 2, axis=2))))
         samples = 2 * math.ceil(max_len) + 1
@@ -594,12 +600,7 @@ def field_frames(
     image = _check_image(image)
     if not (isinstance(duty, int | float) and 0.0 < float(duty) <= 1.0):
         raise ValueError(f"duty must be in (0, 1], got {duty!r}")
-    if not isinstance(displacement, np.ndarray) or displacement.shape != (*image.shape[:2], 2):
-        shape = getattr(displacement, "shape", type(displacement).__name__)
-        raise ValueError(f"displacement must have shape {(*image.shape[:2], 2)}, got {shape}")
-    disp = np.asarray(displacement, dtype=np.float32)
-    if not np.all(np.isfinite(disp)):
-        raise ValueError("displacement contains NaN or infinite values")
+    disp = _check_field(displacement, image, "displacement")
     grid = _pixel_grid(*image.shape[:2])
     blur_field = disp * np.float32(duty)
     frames = []

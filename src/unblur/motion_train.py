@@ -333,13 +333,11 @@ def _run(
 ) -> dict[str, Any]:
     loop, data = config.train, config.data
     root = Path(data.data_root)
-    margin = data.mix.margin(config.model.in_frames == 3)
     photos = load_photos(_folders(root, data.photos), data.size)
     val_photos = load_photos(_folders(root, data.val_photos), data.size)
     if not photos or not val_photos:
         raise InputError(f"no photos of at least {data.size} px found", root)
     clips = [HfrClip(f) for f in _folders(root, data.hfr)] if data.hfr_share > 0 else []
-    del margin
     pool = _stack(
         _make_samples(data.pool, photos, clips, config, loop.seed, _POOL_TAG, quiet, "pool")
     )

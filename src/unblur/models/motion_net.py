@@ -274,8 +274,6 @@ class MotionNet(nn.Module):
         h, w = x.shape[-2:]
         doubled, length, confidence = self.decode(self(x))
         vec = doubled_to_vector(doubled, length)
-        hh, ww = math.ceil(h / self.multiple) * 4, math.ceil(w / self.multiple) * 4
-        vec, confidence = vec[..., :hh, :ww], confidence[..., :hh, :ww]
         # quarter-resolution sample (i, j) sits at pixel 4i + 1.5: align_corners=False does that
         doubled_full = F.interpolate(
             vector_to_doubled(vec), scale_factor=4, mode="bilinear", align_corners=False
