@@ -58,7 +58,13 @@ from scipy import ndimage
 from unblur import deconv
 from unblur.motion import as_grey
 
-__all__ = ["BlindResult", "LevelRecord", "deblur_blind", "estimate_kernel"]
+__all__ = [
+    "BlindResult",
+    "LevelRecord",
+    "deblur_blind",
+    "estimate_kernel",
+    "estimate_kernel_windowed",
+]
 
 _RATIO = math.sqrt(0.5)  # pyramid scale between levels
 _COARSEST_KERNEL = 5  # kernel side at the coarsest level
@@ -471,13 +477,28 @@ def deblur_blind(
         ValueError: as :func:`estimate_kernel`, or ``max_side`` below ``2 * kernel_size``.
     """
     img = np.asarray(image, dtype=np.float32)
-    if max_side is not None and max_side < 2 * kernel_size:
-        raise ValueError(f"max_side must be at least 2 * kernel_size, got {max_side}")
-    window = img if max_side is None else _textured_window(img, max_side)
-    result = estimate_kernel(window, kernel_size)
+    result = estimate_kernel_windowed(img, kernel_size, max_side=max_side)
     if result.flat:
         return np.clip(img, 0.0, 1.0), result.kernel
     return deconv.hyper_laplacian(img, result.kernel), result.kernel
+
+
+def estimate_kernel_windowed(
+    image: np.ndarray, kernel_size: int, *, max_side: int | None = 512
+) -> BlindResult:
+    """:func:`estimate_kernel` on the most textured ``max_side`` window of the image.
+
+    A uniform blur is the same everywhere and the estimator's cost grows with the area, so
+    one well-textured window is enough (``None``: the whole image).
+
+    Raises:
+        ValueError: as :func:`estimate_kernel`, or ``max_side`` below ``2 * kernel_size``.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if max_side is not None and max_side < 2 * kernel_size:
+        raise ValueError(f"max_side must be at least 2 * kernel_size, got {max_side}")
+    window = img if max_side is None else _textured_window(img, max_side)
+    return estimate_kernel(window, kernel_size)
 
 
 def _textured_window(image: np.ndarray, side: int) -> np.ndarray:

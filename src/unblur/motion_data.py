@@ -39,6 +39,7 @@ __all__ = [
     "MotionMix",
     "MotionSample",
     "doubled_quarter",
+    "load_photos",
     "synth_motion_sample",
 ]
 
@@ -323,6 +324,3 @@ def load_photos(folders: list[Path], min_side: int) -> list[np.ndarray]:
             if min(photo.shape[:2]) >= min_side:
                 photos.append(photo)
     return photos
-
-
-__all__ += ["load_photos"]

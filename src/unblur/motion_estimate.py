@@ -281,8 +281,7 @@ def estimate_motion(
             f"image {w}x{h} is too small for a {kernel_size} px kernel "
             f"(needs at least {2 * kernel_size} px a side)"
         )
-    window = blind._textured_window(io.srgb_to_linear(img), 512)
-    result = blind.estimate_kernel(window, kernel_size)
+    result = blind.estimate_kernel_windowed(io.srgb_to_linear(img), kernel_size)
     vec = np.zeros(2, np.float32) if result.flat else kernel_axis(result.kernel)
     field = np.broadcast_to(vec, (h, w, 2)).astype(np.float32)
     conf = np.full((h, w), 0.0 if result.flat else 1.0, np.float32)

@@ -27,6 +27,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_kernel_size(parser: argparse.ArgumentParser) -> None:
+    """``--kernel-size`` for the blind estimator; check it with :func:`check_kernel_size`."""
+    parser.add_argument(
+        "--kernel-size",
+        type=positive_int,
+        default=31,
+        help="--method blind: side of the estimated kernel, larger than the blur (odd)",
+    )
+
+
+def check_kernel_size(size: int) -> None:
+    """Raises: UnblurError (one line) unless ``size`` is odd and at least 3."""
+    if size < 3 or size % 2 == 0:
+        raise UnblurError(f"--kernel-size must be an odd number >= 3, got {size}")
+
+
 def add_common_io(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 from unblur.cli._common import (
     HelpFormatter,
     add_common_io,
+    add_kernel_size,
+    check_kernel_size,
     ensure_folder,
     expand_inputs,
     plan_outputs,
@@ -41,6 +43,9 @@ restores each photo directly; large photos are processed in overlapping tiles
 --kernel K (a .npy array or a grey image of the blur kernel, true-convolution
 orientation) the known blur is undone by non-blind deconvolution in linear
 light; --method auto then means hyperlaplacian, the best measured.
+--method motion estimates the per-pixel motion field (as `unblur motion`)
+and undoes it by spatially varying deconvolution; --method blind estimates
+one uniform kernel from the photo.
 
 Outputs: without -o, NAME_unblurred.EXT next to each input; -o FILE for one
 input; -o FOLDER for several (created if needed). 16-bit, alpha, ICC and EXIF
@@ -55,6 +60,7 @@ examples:
   unblur image shot.jpg -o sharp.png
   unblur image photos/ --model nafnet-quality --half -o restored/
   unblur image shot.png --kernel kernel.npy -o sharp.png
+  unblur image shot.jpg --method motion -o sharp.png
   unblur image photos/ --kernel kernel.png --method rl -o restored/
   torchrun --nproc_per_node 4 -m unblur image photos/ -o restored/
 """
@@ -103,12 +109,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="classical, motion and blind methods: work in linear light (right for camera "
         "JPEGs) or on the stored values (right for data already linear, e.g. Levin's images)",
     )
-    p.add_argument(
-        "--kernel-size",
-        type=positive_int,
-        default=31,
-        help="--method blind: side of the estimated kernel, larger than the blur (odd)",
-    )
+    add_kernel_size(p)
     net = p.add_argument_group("restoration network (--method net)")
     net.add_argument(
         "--model", choices=list_models(task="restore"), default=DEFAULT_MODEL, help="network"
@@ -268,8 +269,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quality > 100:
         raise UnblurError(f"--quality must be between 1 and 100, got {args.quality}")
     method = resolve_method(args.method, args.kernel)
-    if args.kernel_size < 3 or args.kernel_size % 2 == 0:
-        raise UnblurError(f"--kernel-size must be an odd number >= 3, got {args.kernel_size}")
+    check_kernel_size(args.kernel_size)
     if args.tile and args.tile_overlap >= args.tile:
         raise ConfigError(
             f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})"

@@ -9,6 +9,8 @@ from unblur.cli._common import (
     IMAGE_SUFFIXES,
     HelpFormatter,
     add_common_io,
+    add_kernel_size,
+    check_kernel_size,
     ensure_folder,
     expand_inputs,
     plan_outputs,
@@ -65,12 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--field", type=Path, default=None, help="also save the raw field (.npy file or folder)"
     )
-    p.add_argument(
-        "--kernel-size",
-        type=positive_int,
-        default=31,
-        help="--method blind: side of the estimated kernel, larger than the blur (odd)",
-    )
+    add_kernel_size(p)
     p.add_argument(
         "--max-side",
         type=positive_int,
@@ -95,8 +92,7 @@ def _field_paths(inputs: list[Path], field: Path | None) -> list[Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.kernel_size < 3 or args.kernel_size % 2 == 0:
-        raise UnblurError(f"--kernel-size must be an odd number >= 3, got {args.kernel_size}")
+    check_kernel_size(args.kernel_size)
     if args.method == "frames" and args.frames is None:
         raise UnblurError("--method frames needs --frames PREV NEXT")
     if args.frames is not None and args.method not in ("auto", "frames"):
@@ -121,9 +117,11 @@ def run(args: argparse.Namespace) -> int:
     if args.frames is not None:
         neighbours = tuple(io.read_image(p, max_pixels=args.max_pixels).pixels for p in args.frames)
 
+    out_for = dict(zip(inputs, outputs, strict=True))
+    field_for = dict(zip(inputs, field_paths, strict=True))
+
     def work(path: Path) -> None:
-        out = dict(zip(inputs, outputs, strict=True))[path]
-        field_path = dict(zip(inputs, field_paths, strict=True))[path]
+        out, field_path = out_for[path], field_for[path]
         for target in (out, field_path):
             if target is not None and target.exists() and not args.overwrite:
                 raise OutputError("exists; pass --overwrite to replace it", target)
