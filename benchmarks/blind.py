@@ -3,9 +3,9 @@
 Two protocols:
 
 * Levin et al. 2009 (``levin09``: 4 images x 8 real camera-shake kernels, grey 255x255). The
-  blind estimator (:func:`unblur.blind.estimate_kernel`) runs with ``--kernel-size`` (default
-  31 for every image; ``true`` uses each true kernel's side, made odd), and the image is
-  restored by :func:`unblur.deconv.hyper_laplacian` with the estimated and with the true
+  blind estimator (:func:`unblur.restoration.blind.estimate_kernel`) runs with ``--kernel-size``
+  (default 31 for every image; ``true`` uses each true kernel's side, made odd), and the image is
+  restored by :func:`unblur.restoration.deconv.hyper_laplacian` with the estimated and with the true
   kernel. Levin's error ratio is ``SSD(estimated) / SSD(true)`` on shift-compensated errors,
   computed from :func:`unblur.metrics.shift_compensated_psnr` as
   ``10 ** ((psnr_true - psnr_est) / 10)``. Reported: mean ratio, share with ratio <= 3 (Levin
@@ -41,7 +41,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from unblur import blind, blur, deconv, metrics, motion
+from unblur import blur, metrics, motion
+from unblur.restoration import blind, deconv
 
 
 def _read_grey(path: Path) -> np.ndarray:

@@ -40,7 +40,8 @@ from PIL import Image
 from scipy.signal import fftconvolve
 from tqdm import tqdm
 
-from unblur import deconv, metrics
+from unblur import metrics
+from unblur.restoration import deconv
 
 Restorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from unblur import blur, io, motion
-from unblur.motion_estimate import estimate_motion
+from unblur.motion.estimate import estimate_motion
 
 BORDER = 16
 MAX_DISPLACEMENT = 48.0  # px between frames: the two-frame network's training range

@@ -36,11 +36,11 @@ import torch
 from tqdm import tqdm
 
 from unblur import io, metrics
-from unblur.data import BlurMix, derive_rng, load_rgb8, synthesize_pair
 from unblur.models import create_model
 from unblur.models.motion_net import vector_to_doubled
-from unblur.motion_estimate import estimate_motion
-from unblur.train import psnr_loss
+from unblur.motion.estimate import estimate_motion
+from unblur.train.data import BlurMix, derive_rng, load_rgb8, synthesize_pair
+from unblur.train.restoration import psnr_loss
 
 PHOTOS = ("bsds500-train/images", "debian-wallpaper-photos/images")
 

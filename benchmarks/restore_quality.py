@@ -14,7 +14,10 @@ side-by-side picture (blurred | restored | sharp) per set.
 Usage::
 
     python benchmarks/restore_quality.py --data ../shared/data [--models nafnet-fast]
-        [--sun-limit 10] [--blind] [--motion] [--json out.json] [--pictures DIR]
+        [--sun-limit 10] [--auto] [--blind] [--motion] [--json out.json] [--pictures DIR]
+
+All methods go through ``unblur.restore`` (``network`` with the named models, ``auto``,
+``blind``, ``motion``), as ``unblur image`` does.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from tqdm import tqdm
 
 from unblur import io, metrics
 from unblur.models import get_spec, list_models
-from unblur.pipeline import Deblurrer
+from unblur.restoration.network import Deblurrer
 
 Pair = tuple[str, np.ndarray, np.ndarray]  # name, blurred, sharp
 
@@ -68,29 +71,22 @@ def sun_pairs(root: Path, limit: int | None, seed: int = 0) -> list[Pair]:
     return pairs
 
 
-class BlindRestorer:
-    """``unblur image --method blind``: one kernel from the image, hyper-Laplacian, linear light."""
+class ApiRestorer:
+    """``unblur.restore(image, method)``: the one entry point the CLI uses too."""
 
-    def __init__(self, kernel_size: int = 31) -> None:
-        self.kernel_size = kernel_size
-
-    def restore(self, image: np.ndarray) -> np.ndarray:
-        from unblur import blind
-
-        restored, _ = blind.deblur_blind(io.srgb_to_linear(image), self.kernel_size)
-        return io.linear_to_srgb(restored)
-
-
-class MotionRestorer:
-    """``unblur image --method motion``: motion-single field, spatially varying hyper-Laplacian."""
+    def __init__(self, method: str, deblurrer: Deblurrer | None = None) -> None:
+        self.method, self.deblurrer = method, deblurrer
+        self.chosen: list[str] = []
 
     def restore(self, image: np.ndarray) -> np.ndarray:
-        from unblur.motion_estimate import deblur_motion
+        from unblur.restoration.api import restore
 
-        return deblur_motion(image)[0]
+        result = restore(image, self.method, deblurrer=self.deblurrer)  # type: ignore[arg-type]
+        self.chosen.append(result.method)
+        return result.pixels
 
 
-Restorer = Deblurrer | BlindRestorer | MotionRestorer
+Restorer = ApiRestorer
 
 
 def evaluate(
@@ -144,6 +140,9 @@ def main() -> None:
         "--kodak-limit", type=int, default=None, help="first N of the 24 kodak pairs per kind"
     )
     parser.add_argument(
+        "--auto", action="store_true", help="also score --method auto (the default)"
+    )
+    parser.add_argument(
         "--blind", action="store_true", help="also score --method blind (kernel from the image)"
     )
     parser.add_argument(
@@ -159,17 +158,19 @@ def main() -> None:
         if args.models is not None
         else [n for n in list_models("restore") if (p := get_spec(n).weights_path) and p.exists()]
     )
-    if not names and not args.blind and not args.motion:
+    if not names and not (args.blind or args.motion or args.auto):
         sys.exit("no restoration model has weights yet: train one or pass --models/--weights")
     if args.weights is not None and len(names) != 1:
         sys.exit("--weights goes with exactly one --models name")
-    restorers: dict[str, Restorer] = {
-        n: Deblurrer(n, weights=args.weights, device="cpu") for n in names
-    }
+    nets = {n: Deblurrer(n, weights=args.weights, device="cpu") for n in names}
+    restorers: dict[str, Restorer] = {n: ApiRestorer("network", net) for n, net in nets.items()}
+    if args.auto:
+        first = next(iter(nets.values()), None)
+        restorers["auto (the default)"] = ApiRestorer("auto", first)
     if args.blind:
-        restorers["blind (L0 kernel + hyper-Laplacian)"] = BlindRestorer()
+        restorers["blind (L0 kernel + hyper-Laplacian)"] = ApiRestorer("blind")
     if args.motion:
-        restorers["motion (CNN field + varying hyper-Laplacian)"] = MotionRestorer()
+        restorers["motion (CNN field + varying hyper-Laplacian)"] = ApiRestorer("motion")
 
     report: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,8 +195,14 @@ def main() -> None:
             ),
         }
         sets = {label: make() for key, (label, make) in makers.items() if key in args.sets}
+        choices: dict[str, str] = {}
         for label, pairs in sets.items():
             report[label], picture = evaluate(pairs, restorers, label, args.quiet)
+            auto = restorers.get("auto (the default)")
+            if auto is not None:
+                counts = {m: auto.chosen.count(m) for m in dict.fromkeys(auto.chosen)}
+                choices[label] = ", ".join(f"{m} {c}" for m, c in counts.items())
+                auto.chosen.clear()
             if args.pictures is not None and picture is not None:
                 args.pictures.mkdir(parents=True, exist_ok=True)
                 gap = np.ones((picture[0].shape[0], 8, 3), np.float32)
@@ -207,6 +214,9 @@ def main() -> None:
     for label, table in report.items():
         for model, r in table.items():
             print(f"| {label} | {model} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['gain']:+.2f} |")
+    for label, text in choices.items():
+        print(f"\nauto chose on {label}: {text}", end="")
+    print()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -44,9 +44,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from unblur import pipeline
 from unblur.models import create_model, get_spec, list_models
 from unblur.models.restore_net import NAFNet
+from unblur.restoration import network as pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_NAFNET32_GMAC_PER_MP = 245.0  # 16 GMACs at 256x256 (NAFNet paper, GoPro width 32)

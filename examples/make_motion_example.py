@@ -18,8 +18,8 @@ import numpy as np
 from skimage import data
 
 from unblur import blur, io
-from unblur.motion_estimate import estimate_motion
-from unblur.motion_picture import field_picture, side_by_side
+from unblur.motion.estimate import estimate_motion
+from unblur.motion.picture import field_picture, side_by_side
 
 HERE = Path(__file__).resolve().parent
 

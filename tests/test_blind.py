@@ -1,4 +1,4 @@
-"""Tests for unblur.blind: coarse-to-fine blind kernel estimation with an L0 prior."""
+"""Tests for unblur.restoration.blind: coarse-to-fine blind kernel estimation with an L0 prior."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from scenes import textured_scene
 from scipy.signal import correlate2d
 
-from unblur import blind, blur, metrics
+from unblur import blur, metrics
+from unblur.restoration import blind
 
 
 def _kernel_ncc(est: np.ndarray, true: np.ndarray) -> float:

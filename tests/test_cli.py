@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,13 @@ import pytest
 from PIL import Image
 from scenes import textured_scene
 
-from unblur import blur, io, metrics, pipeline
+from unblur import blur, io, metrics
 from unblur.cli import export as export_cli
 from unblur.cli import image as image_cli
 from unblur.cli import main
 from unblur.models import create_model, get_spec, load_weights
-from unblur.pipeline import DEFAULT_MODEL
+from unblur.restoration import network as pipeline
+from unblur.restoration.network import DEFAULT_MODEL
 
 DATA = Path(__file__).parent / "data"
 
@@ -93,7 +95,7 @@ def test_other_methods_and_png_kernel(shaken, tmp_path: Path, method: str) -> No
     kpng = tmp_path / "kernel.png"
     Image.fromarray(np.round(kernel / kernel.max() * 255).astype(np.uint8)).save(kpng)
     out = tmp_path / f"{method}.png"
-    proc = run_cli("image", path, "--kernel", kpng, "--method", method, "-o", out, "-q")
+    proc = run_cli("image", path, "--kernel", kpng, "--deconvolution", method, "-o", out, "-q")
     assert proc.returncode == 0, proc.stderr
     assert metrics.psnr(sharp, io.read_image(out).pixels, crop_border=4) > metrics.psnr(
         sharp, io.read_image(path).pixels, crop_border=4
@@ -140,7 +142,7 @@ def test_no_kernel_uses_the_network_or_names_its_missing_weights(shaken) -> None
 
 def test_classical_method_without_kernel_says_so(shaken) -> None:
     path, _, _ = shaken
-    proc = run_cli("image", path, "--method", "wiener")
+    proc = run_cli("image", path, "--method", "kernel")
     assert_one_line_error(proc, "--kernel")
 
 
@@ -254,7 +256,58 @@ def test_unwritable_output_folder(shaken, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     proc = run_cli("image", path, "--kernel", kpath, "-o", blocker / "out.png", "-q")
-    assert_one_line_error(proc, "out.png")
+    assert_one_line_error(proc, "cannot create folder", str(blocker))
+
+
+def test_existing_output_is_refused_before_any_work(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    proc = run_cli("image", path, "--kernel", kpath, "-o", out)
+    assert_one_line_error(proc, "already exists", "--overwrite")
+    assert "images" not in proc.stderr  # no batch was started
+    assert out.read_bytes() == b"keep me"
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(path, folder / name)
+    outs = tmp_path / "outs"
+    outs.mkdir()
+    (outs / "b.png").write_bytes(b"old")
+    proc = run_cli("image", folder, "--kernel", kpath, "-o", outs, "-q")
+    assert_one_line_error(proc, "b.png", "already exists")
+    assert not (outs / "a.png").exists()
+
+
+def test_output_without_image_extension_is_an_error(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    proc = run_cli("image", path, "--kernel", kpath, "-o", tmp_path / "out.txt", "-q")
+    assert_one_line_error(proc, "'.txt' is not an image extension")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_rerun_over_a_folder_skips_its_own_outputs(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    shutil.copy(path, folder / "one.png")
+    assert run_cli("image", folder, "--kernel", kpath, "-q").returncode == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["one.png", "one_unblurred.png"]
+    proc = run_cli("image", folder, "--kernel", kpath, "-q", "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["one.png", "one_unblurred.png"]
+
+
+def test_single_run_says_where_it_wrote_and_why(shaken, tmp_path: Path) -> None:
+    path, kpath, _ = shaken
+    out = tmp_path / "o.png"
+    proc = run_cli("image", path, "--kernel", kpath, "-o", out, "--verbose", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == f"wrote {out}"
+    assert any("kernel (linear): a kernel was given; hyperlaplacian" in line for line in lines)
+    # stderr is a pipe, not a terminal: no progress-bar redraws or cursor control
+    assert "\r" not in proc.stderr and "\x1b[" not in proc.stderr
 
 
 def test_disk_full_leaves_nothing_behind(shaken, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -360,6 +413,11 @@ def test_cli_defaults_mirror_the_library() -> None:
     assert image_cli.DEFAULT_MODEL == pipeline.DEFAULT_MODEL == export_cli.DEFAULT_MODEL
     assert image_cli.DEFAULT_TILE == pipeline.DEFAULT_TILE
     assert image_cli.DEFAULT_TILE_OVERLAP == pipeline.DEFAULT_TILE_OVERLAP
+    from unblur.restoration import api
+
+    assert image_cli.METHODS == api.METHODS and image_cli.SPACES == api.SPACES
+    assert image_cli.DECONVOLUTIONS == api.DECONVOLUTIONS
+    assert image_cli.DEFAULT_MODEL == api.DEFAULT_MODEL
     assert (export_cli.MIN_OPSET, export_cli.TOLERANCE) == (export.MIN_OPSET, export.TOLERANCE)
     assert export_cli.INSTALL_HINT == export.INSTALL_HINT
 
@@ -370,7 +428,8 @@ def test_net_restores_keeping_16_bit_and_alpha(tmp_path: Path, fast_weights: Pat
     path = tmp_path / "deep.png"
     io.write_image(path, io.Image(pixels, alpha=alpha, bit_depth=16))
     out = tmp_path / "out.png"
-    args = ("--weights", fast_weights, "--tile", "64", "--tile-overlap", "16", "--half")
+    args = ("--method", "network", "--weights", fast_weights, "--tile", "64", "--tile-overlap")
+    args = (*args, "16", "--half")
     proc = run_cli("image", path, "-o", out, *args)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -382,8 +441,10 @@ def test_net_restores_keeping_16_bit_and_alpha(tmp_path: Path, fast_weights: Pat
 
 def test_net_refuses_a_kernel(shaken, fast_weights: Path) -> None:
     path, kpath, _ = shaken
-    proc = run_cli("image", path, "--method", "net", "--kernel", kpath, "--weights", fast_weights)
-    assert_one_line_error(proc, "--kernel", "--method net")
+    proc = run_cli(
+        "image", path, "--method", "network", "--kernel", kpath, "--weights", fast_weights
+    )
+    assert_one_line_error(proc, "--kernel", "--method network")
 
 
 def test_net_bad_weights_and_options(shaken, tmp_path: Path, fast_weights: Path) -> None:
@@ -391,12 +452,14 @@ def test_net_bad_weights_and_options(shaken, tmp_path: Path, fast_weights: Path)
     out = tmp_path / "o.png"
     bad = tmp_path / "bad.safetensors"
     bad.write_text("definitely not weights")
-    proc = run_cli("image", path, "--weights", bad, "-o", out)
+    proc = run_cli("image", path, "--method", "network", "--weights", bad, "-o", out)
     assert_one_line_error(proc, "bad.safetensors")
     proc = run_cli("image", path, "--tile", "64", "--tile-overlap", "64", "-o", out)
     assert_one_line_error(proc, "--tile-overlap")
     tiles = ("--tile", "40", "--tile-overlap", "16")
-    proc = run_cli("image", path, "--weights", fast_weights, *tiles, "-o", out)
+    proc = run_cli(
+        "image", path, "--method", "network", "--weights", fast_weights, *tiles, "-o", out
+    )
     assert_one_line_error(proc, "32-pixel step")
     assert "failed" not in proc.stderr  # refused before the batch, not once per file
     assert not out.exists()
@@ -416,7 +479,7 @@ def test_torchrun_shards_a_batch(tmp_path: Path, fast_weights: Path) -> None:
         [
             *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"),
             *("2", "-m", "unblur", "image", str(folder), "-o", str(out), "-q"),
-            *("--weights", str(fast_weights), "--device", "auto"),
+            *("--method", "network", "--weights", str(fast_weights), "--device", "auto"),
         ],
         capture_output=True,
         text=True,

@@ -13,8 +13,9 @@ import pytest
 import torch
 from scenes import textured_scene
 
-from unblur import blur, data, io
+from unblur import blur, io
 from unblur.errors import InputError
+from unblur.train import data
 
 
 def write_photos(folder: Path, count: int, height: int = 80, width: int = 96) -> list[Path]:

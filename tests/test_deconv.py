@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scenes import textured_scene
 
-from unblur import blur, deconv, metrics
+from unblur import blur, metrics
 from unblur.errors import KernelError
+from unblur.restoration import deconv
 
 METHODS = ("hyperlaplacian", "wiener", "rl")
 # Measured gains on this generated scene: 9.9 (hyper-Laplacian), 3.4 (Wiener), 3.2 dB (RL).

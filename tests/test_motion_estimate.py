@@ -8,7 +8,8 @@ from scenes import textured_scene
 
 from unblur import blur, io, metrics, motion
 from unblur.errors import InputError
-from unblur.motion_estimate import _upscale_field, deblur_motion, estimate_motion, kernel_axis
+from unblur.motion.estimate import _upscale_field, estimate_motion, kernel_axis
+from unblur.restoration.field import deblur_motion
 
 LENGTH, ANGLE = 15.0, 30.0
 

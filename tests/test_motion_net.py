@@ -10,8 +10,8 @@ import torch
 
 from unblur import blur, motion
 from unblur.models.motion_net import MotionNet, doubled_to_vector, vector_to_doubled
-from unblur.motion_data import MotionMix, doubled_quarter, synth_motion_sample
-from unblur.motion_train import _augment, motion_loss
+from unblur.train.motion import _augment, motion_loss
+from unblur.train.motion_data import MotionMix, doubled_quarter, synth_motion_sample
 
 
 def field_tensor(field: np.ndarray) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Tests for unblur.motion_picture: field colours, field pictures, kernel pictures, montages."""
+"""Tests for unblur.motion.picture: field colours, field pictures, kernel pictures, montages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scenes import textured_scene
 from scipy import ndimage
 
 from unblur import blur
-from unblur.motion_picture import (
+from unblur.motion.picture import (
     field_colours,
     field_picture,
     kernel_picture,

@@ -11,10 +11,10 @@ import pytest
 from scenes import textured_scene
 
 from unblur import io
-from unblur.errors import ConfigError, InputError
+from unblur.errors import ConfigError, InputError, OutputError
 from unblur.models import load_weights
-from unblur.motion_data import HfrClip
-from unblur.motion_train import load_motion_config, train_motion
+from unblur.train.motion import load_motion_config, train_motion
+from unblur.train.motion_data import HfrClip
 
 CONFIG = """\
 task: motion
@@ -62,19 +62,46 @@ def test_tiny_run_and_resume(tmp_path: Path, data_root: Path, in_frames: int, he
     summary = train_motion(config, config_path=path, quiet=True)
     run = tmp_path / "run"
     assert summary["steps"] == 4 and summary["stopped"] == "done"
-    assert np.isfinite(summary["val_epe"]["score"])
+    assert np.isfinite(summary["final_val_epe"]) and np.isfinite(summary["best_val_epe"])
+    assert set(summary["final_val_sets"]) <= {"linear", "field", "still"}
     for name in ("final_ema.safetensors", "best_ema.safetensors", "summary.json", "log.csv"):
         assert (run / name).is_file(), name
     assert json.loads((run / "summary.json").read_text())["steps"] == 4
     net = config.model.build()
     load_weights(net, run / "final_ema.safetensors")  # plain, strict safetensors
 
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(OutputError, match="--resume"):
         train_motion(config, quiet=True)
     longer = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=6))
     assert train_motion(longer, resume=True, quiet=True)["steps"] == 6
     rows = (run / "log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,") and rows[-1].startswith("6,")
+    assert rows[0].startswith("step,lr,loss,grad_norm,val_epe,") and rows[-1].startswith("6,")
+
+
+def test_the_old_motion_checkpoint_resumes(tmp_path: Path) -> None:
+    """The shipped motion checkpoints (written before the shared loop) load into it."""
+    import json
+
+    repo = Path(__file__).resolve().parents[1]
+    state = json.loads((repo / "checkpoints/motion-single/ckpt/last.json").read_text())
+    assert state["format"] == 1 and state["step"] > 0
+    from unblur.train import loop
+
+    config = load_motion_config(repo / "configs/motion-single.yaml")
+    net = config.model.build()
+    trainer_like = loop.ModelEMA(net, 0.999)
+    from unblur.train.checkpoint import load_checkpoint
+    from unblur.train.loop import _adamw, _param_groups
+
+    groups, names = _param_groups(net, config.optim.weight_decay)
+    loaded = load_checkpoint(
+        repo / "checkpoints/motion-single/ckpt",
+        model=net,
+        ema=trainer_like.module,
+        optimizer=_adamw(groups, config.optim),
+        names=names,
+    )
+    assert loaded["step"] == state["step"]
 
 
 def test_hfr_clip_field_follows_the_pan(data_root: Path) -> None:

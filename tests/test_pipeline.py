@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import save_file
 from scenes import textured_scene
 
-from unblur import pipeline
 from unblur.errors import ConfigError, ModelError
 from unblur.models import create_model, registry
 from unblur.models.restore_net import NAFNet
-from unblur.pipeline import Deblurrer, deblur, tile_grid
+from unblur.restoration import network as pipeline
+from unblur.restoration.network import Deblurrer, deblur, tile_grid
 
 
 def tiny_net(seed: int = 0, **overrides: int) -> NAFNet:

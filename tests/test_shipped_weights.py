@@ -31,7 +31,7 @@ def test_shipped_weights_load_strictly(name: str) -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_sharpen_a_shaken_photo(name: str) -> None:
-    from unblur.pipeline import Deblurrer
+    from unblur.restoration.network import Deblurrer
 
     sharp = io.read_image(EXAMPLE).pixels[128:384, 128:384]
     kernel = blur.shake_kernel(size=15, rng=11, length=12.0).kernel

@@ -25,11 +25,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from scenes import textured_scene
 
-from unblur import data, io, train
+from unblur import io
 from unblur.cli import main
 from unblur.errors import ConfigError, InputError, OutputError
 from unblur.models import load_weights
 from unblur.models.restore_net import NAFNet
+from unblur.train import checkpoint, data, loop
+from unblur.train import config as train_config
+from unblur.train import restoration as train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_NAFNET = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
@@ -81,7 +84,7 @@ def run_tiny(path: Path, **kwargs: Any) -> dict[str, Any]:
     config = train.load_config(path)
     out = kwargs.pop("out", None)
     steps = kwargs.pop("steps", None)
-    config = train.with_overrides(config, out=out, steps=steps)
+    config = train_config.with_overrides(config, out=out, steps=steps)
     return train.train(config, config_path=path, quiet=True, **kwargs)
 
 
@@ -166,8 +169,8 @@ def test_config_yaml_and_file_errors(tmp_path: Path) -> None:
 
 
 def test_lr_schedule_warms_up_then_follows_a_cosine() -> None:
-    optim = train.OptimConfig(lr=1e-3, warmup=10, min_lr=1e-6)
-    lrs = [train.lr_at(s, optim, 100) for s in range(100)]
+    optim = train_config.OptimConfig(lr=1e-3, warmup=10, min_lr=1e-6)
+    lrs = [loop.lr_at(s, optim, 100) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert lrs[10] == pytest.approx(1e-3) and lrs[99] == pytest.approx(1e-6)
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
@@ -189,7 +192,7 @@ def test_losses() -> None:
 
 def test_ema_follows_the_weights() -> None:
     model = torch.nn.Linear(2, 2)
-    ema = train.ModelEMA(model, decay=0.5)
+    ema = loop.ModelEMA(model, decay=0.5)
     with torch.no_grad():
         model.weight.add_(1.0)
     before = ema.module.weight.clone()
@@ -260,7 +263,7 @@ def test_resume_is_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     first = run_tiny(path, out=tmp_path / "split", stop_at=4)
     assert first["steps"] == 4 and first["stopped"] == "stop_at"
     # the second half also exercises the split checkpoint (optimizer state in its own file)
-    monkeypatch.setattr(train, "CHECKPOINT_LIMIT_BYTES", 1)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_LIMIT_BYTES", 1)
     second = run_tiny(path, out=tmp_path / "split", resume=True)
     assert second["steps"] == straight["steps"] == 8
     assert sorted(p.name for p in (tmp_path / "split" / "ckpt").iterdir()) == [
@@ -312,7 +315,7 @@ def test_model_init_weights(tmp_path: Path) -> None:
     with torch.no_grad():
         source.intro.weight.fill_(0.25)
     weights = tmp_path / "init.safetensors"
-    train.save_weights(weights, source, {})
+    checkpoint.save_weights(weights, source, {})
     config = train.ModelConfig(nafnet=train.NAFNetConfig(**TINY_NAFNET), init=str(weights))
     model = train.build_model(config)
     assert torch.equal(model.intro.weight, source.intro.weight) and model.training

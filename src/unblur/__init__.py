@@ -4,24 +4,22 @@ Data flows image in -> motion -> restoration -> image out:
 
 * :mod:`unblur.io` reads and writes images as float32 arrays in [0, 1];
 * :mod:`unblur.blur` is the forward model (kernels, motion fields, noise, frame averaging);
-* :mod:`unblur.deconv` undoes a known blur (Wiener, Richardson-Lucy, hyper-Laplacian),
-  uniform or spatially varying;
-* :mod:`unblur.motion_estimate` estimates the per-pixel blur motion field
-  (``estimate_motion``: the motion networks, spectral and blind baselines), drawn by
-  :mod:`unblur.motion_picture`;
+* :mod:`unblur.motion` is the per-pixel blur motion field: its representation, its
+  estimation (``estimate_motion``: the motion networks, spectral and blind baselines) and its
+  pictures;
+* :mod:`unblur.restoration` turns a blurred image into a sharp one: ``restore``, the one entry
+  point (methods ``auto``, ``network``, ``kernel``, ``blind``, ``motion``), over the network,
+  deconvolution and blind estimation;
 * :mod:`unblur.models` holds the restoration and motion networks and their registry
   (``create_model``, ``list_models``);
-* :mod:`unblur.pipeline` runs a network on photos of any size (``deblur``,
-  ``Deblurrer``: device, precision, tiles);
-* :mod:`unblur.metrics` scores results (PSNR, SSIM, shift-compensated PSNR).
+* :mod:`unblur.train` trains them; :mod:`unblur.metrics` scores results.
 
 The common entry points are available here and imported lazily, so that
 ``import unblur`` and ``unblur --version`` stay fast::
 
     import unblur
     image = unblur.read_image("shot.jpg")
-    sharp = unblur.deconvolve(unblur.srgb_to_linear(image.pixels), kernel)
-    sharp = unblur.deblur(image.pixels)  # the restoration network, no kernel needed
+    result = unblur.restore(image.pixels)  # .pixels, .method, .reason, .kernel, .seconds
     motion = unblur.estimate_motion(image.pixels)  # .field (H, W, 2), .confidence (H, W)
 """
 
@@ -38,18 +36,20 @@ _LAZY = {
     "srgb_to_linear": "unblur.io",
     "linear_to_srgb": "unblur.io",
     "Image": "unblur.io",
-    "deconvolve": "unblur.deconv",
-    "deconvolve_field": "unblur.deconv",
+    "deconvolve": "unblur.restoration.deconv",
+    "deconvolve_field": "unblur.restoration.deconv",
     "linear_kernel": "unblur.blur",
     "shake_kernel": "unblur.blur",
     "blur_image": "unblur.blur",
     "field_blur": "unblur.blur",
     "psnr": "unblur.metrics",
     "ssim": "unblur.metrics",
-    "estimate_motion": "unblur.motion_estimate",
-    "MotionEstimate": "unblur.motion_estimate",
-    "deblur": "unblur.pipeline",
-    "Deblurrer": "unblur.pipeline",
+    "estimate_motion": "unblur.motion.estimate",
+    "MotionEstimate": "unblur.motion.estimate",
+    "restore": "unblur.restoration.api",
+    "Restoration": "unblur.restoration.api",
+    "deblur": "unblur.restoration.network",
+    "Deblurrer": "unblur.restoration.network",
     "create_model": "unblur.models",
     "list_models": "unblur.models",
 }

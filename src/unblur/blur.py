@@ -1,6 +1,7 @@
 """The blur forward model: kernels, spatially varying motion blur, frame averaging, noise.
 
-Everything here *makes* blur; :mod:`unblur.deconv` and the networks undo it. The model is
+Everything here *makes* blur; :mod:`unblur.restoration.deconv` and the networks undo it. The
+model is
 
 .. math::
 

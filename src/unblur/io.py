@@ -403,7 +403,11 @@ def _exif_orientation(exif: bytes | None) -> int:
 
 
 def _exif_reset_orientation(exif: bytes | None) -> bytes | None:
-    """Set Orientation to 1 in place of the old value; every other byte is kept."""
+    """Set Orientation to 1 in place of the old value; every other byte is kept.
+
+    Not ``PIL.Image.Exif``: re-serialising through it drops maker notes and sub-IFDs that it
+    cannot parse; patching the two bytes keeps the camera's EXIF whole.
+    """
     if exif is None:
         return None
     found = _orientation_entry(exif)
@@ -438,7 +442,11 @@ def _tiff_output_exif(exif: bytes) -> PILImage.Exif:
 
 
 def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Transpose ``(H, W, ...)`` data as :func:`PIL.ImageOps.exif_transpose` would."""
+    """Transpose ``(H, W, ...)`` data as :func:`PIL.ImageOps.exif_transpose` would.
+
+    Not Pillow's own function: 16-bit PNG and TIFF are decoded by OpenCV and tifffile into
+    arrays, which ``exif_transpose`` (PIL images only) cannot turn; one array path serves all.
+    """
     if orientation == 2:  # mirror left-right
         arr = arr[:, ::-1]
     elif orientation == 3:  # rotate 180
@@ -1059,7 +1067,11 @@ def write_image(
 def _png16_writer(
     pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
 ) -> Callable[[Path], None]:
-    """16-bit PNG: OpenCV's encoder, then iCCP and eXIf chunks inserted by hand."""
+    """16-bit PNG: OpenCV's encoder, then iCCP and eXIf chunks inserted by hand.
+
+    Pillow cannot write 16-bit colour PNG, and OpenCV's encoder writes no metadata, so the two
+    chunks are spliced in after IHDR (each a length, type, data and CRC).
+    """
     color = _to_uint(pixels, 16)
     planes = color[:, :, ::-1] if color.shape[2] == 3 else color  # RGB -> BGR
     if alpha is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,12 +55,54 @@ def add_common_io(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def expand_inputs(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders to the image files directly inside them; keep files as given."""
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads (default: the cores this process may use that are not already busy)",
+    )
+
+
+def default_threads() -> int:
+    """Cores this process may use, less those busy with other work (1-minute load average):
+    on 2 cores beside a training run, 2 threads ran 6 times slower than 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except OSError:
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set torch's and OpenCV's thread counts (``None``: :func:`default_threads`)."""
+    import cv2
+    import torch
+
+    n = threads or default_threads()
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    return n
+
+
+def expand_inputs(paths: Iterable[Path], *, skip_suffix: str | None = None) -> list[Path]:
+    """Expand folders to the image files directly inside them; keep files as given.
+
+    ``skip_suffix``: leave out a folder's files whose name ends with it (``NAME_unblurred.png``:
+    our own outputs from an earlier run, written next to the inputs).
+    """
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES
+                and not (skip_suffix and p.stem.endswith(skip_suffix))
+            )
             if not found:
                 raise InputError("folder holds no images", path)
             files.extend(found)
@@ -69,17 +112,30 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
 
 
 def plan_outputs(
-    inputs: list[Path], output: Path | None, *, suffix: str, overwrite: bool
+    inputs: list[Path],
+    output: Path | None,
+    *,
+    suffix: str,
+    overwrite: bool,
+    extension: str | None = None,
 ) -> list[Path]:
     """Choose an output path for every input.
 
     * no ``-o``: next to the input, ``NAME<suffix>.EXT``;
     * ``-o`` with an image extension and a single input: that file;
-    * otherwise ``-o`` is a folder (created if needed) receiving the inputs' names.
+    * otherwise ``-o`` is a folder (created here) receiving the inputs' names.
+
+    ``extension`` (e.g. ``".png"``) replaces the inputs' extensions in the first and last
+    cases.
+
+    Everything that would make the writes fail is found here, before any work: existing
+    outputs (without ``overwrite``), folders that cannot be created or written.
 
     Raises:
-        OutputError: an output would replace an input (without ``overwrite``),
-            two inputs map to one output, or ``-o`` is a file name for several inputs.
+        OutputError: an output would replace an input (without ``overwrite``), an output
+            exists (without ``overwrite``), two inputs map to one output, ``-o`` is a file
+            name for several inputs or has no image extension for one, or a folder cannot be
+            created or written.
     """
     if output is None:
         outs = [p.with_name(f"{p.stem}{suffix}{p.suffix}") for p in inputs]
@@ -87,10 +143,18 @@ def plan_outputs(
         if len(inputs) != 1:
             raise OutputError(f"{len(inputs)} inputs need an output folder, not a file", output)
         outs = [output]
+    elif output.suffix and len(inputs) == 1 and not output.is_dir():
+        raise OutputError(
+            f"{output.suffix!r} is not an image extension (use one of "
+            f"{', '.join(IMAGE_SUFFIXES)}, or an existing folder)",
+            output,
+        )
     else:
         if output.exists() and not output.is_dir():
             raise OutputError("exists and is not a folder", output)
         outs = [output / p.name for p in inputs]
+    if extension is not None and (output is None or outs[0] != output):
+        outs = [o.with_suffix(extension) for o in outs]
     resolved_inputs = {_resolve(p) for p in inputs}
     seen: dict[Path, Path] = {}
     for src, dst in zip(inputs, outs, strict=True):
@@ -100,6 +164,15 @@ def plan_outputs(
         if key in seen:
             raise OutputError(f"both {seen[key]} and {src} would be written here", dst)
         seen[key] = src
+    if not overwrite:
+        existing = [d for d in outs if d.exists() and _resolve(d) not in resolved_inputs]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise OutputError(f"already exists{more}; pass --overwrite to replace", existing[0])
+    for folder in dict.fromkeys(d.parent for d in outs):
+        ensure_folder(folder)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError("folder is not writable", folder)
     return outs
 
 
@@ -128,25 +201,31 @@ class BatchResult:
 
 def run_batch(
     items: list[Path],
-    work: Callable[[Path], None],
+    work: Callable[[Path], Path | None],
     *,
     what: str,
     quiet: bool,
 ) -> BatchResult:
-    """Run ``work`` on every item; a failing item is reported and the rest still run."""
-    from tqdm import tqdm
+    """Run ``work`` on every item; a failing item is reported and the rest still run.
+
+    ``work`` returns the path it wrote (or ``None``); a single-item run says where it wrote.
+    """
+    from unblur.progress import bar as progress_bar
 
     result = BatchResult()
-    bar = tqdm(items, desc=what, unit="file", disable=quiet, file=sys.stderr)
+    bar = progress_bar(items, desc=what, unit="file", enabled=not quiet and len(items) > 1)
+    written = None
     for item in bar:
         try:
-            work(item)
+            written = work(item)
         except UnblurError as err:
             result.failed.append((item, str(err)))
             bar.write(f"unblur: error: {err}", file=sys.stderr)
         else:
             result.done.append(item)
     bar.close()
+    if len(items) == 1 and result.done and written is not None and not quiet:
+        print(f"wrote {written}", file=sys.stderr)
     if len(items) > 1 or result.failed:
         summary = f"{len(result.done)} of {len(items)} {what} done"
         if result.failed:

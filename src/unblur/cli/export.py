@@ -8,8 +8,8 @@ from pathlib import Path
 from unblur.cli._common import HelpFormatter, positive_int
 from unblur.errors import ConfigError
 
-# Mirrors of unblur.pipeline.DEFAULT_MODEL and unblur.export's constants, so that building
-# the parser does not import torch; tests/test_cli.py checks they agree.
+# Mirrors of unblur.restoration.network.DEFAULT_MODEL and unblur.export's constants, so that
+# building the parser does not import torch; tests/test_cli.py checks they agree.
 DEFAULT_MODEL = "nafnet-fast"
 MIN_OPSET = 18
 TOLERANCE = 1e-3
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("already exists; pass --overwrite to replace it", path)
 
     from unblur import export
-    from unblur.pipeline import load_restore_model
+    from unblur.restoration.network import load_restore_model
 
     if args.onnx is not None:
         export.require_onnx(runtime=args.check)

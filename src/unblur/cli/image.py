@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from unblur.pipeline import Deblurrer
+    from unblur.restoration.network import Deblurrer
 
 from unblur.cli._common import (
     HelpFormatter,
     add_common_io,
     add_kernel_size,
+    add_threads,
+    apply_threads,
     check_kernel_size,
-    ensure_folder,
     expand_inputs,
     plan_outputs,
     positive_int,
@@ -25,31 +27,42 @@ from unblur.cli._common import (
 )
 from unblur.errors import ConfigError, InputError, UnblurError
 
-CLASSICAL = ("hyperlaplacian", "wiener", "rl")
-METHODS = ("auto", "net", "motion", "blind", *CLASSICAL)
+SUFFIX = "_unblurred"
 
-# Mirrors of unblur.pipeline's defaults, kept here so that building the parser (and so
-# ``unblur --version``) does not import torch; tests/test_cli.py checks they agree.
+# Mirrors of unblur.restore's names and defaults, kept here so that building the parser (and so
+# ``unblur --version``) does not import numpy or torch; tests/test_cli.py checks they agree.
+METHODS = ("auto", "network", "kernel", "blind", "motion")
+DECONVOLUTIONS = ("hyperlaplacian", "wiener", "rl")
+SPACES = ("auto", "linear", "srgb")
 DEFAULT_MODEL = "nafnet-fast"
 DEFAULT_TILE = 512
 DEFAULT_TILE_OVERLAP = 64
 
 DESCRIPTION = """\
-Restore blurred photos.
+Restore blurred photos (unblur.restore: one API, five methods).
 
-Without a kernel (--method auto or net) the restoration network (--model)
-restores each photo directly; large photos are processed in overlapping tiles
-(--tile, --tile-overlap) blended without seams, so memory stays bounded. With
---kernel K (a .npy array or a grey image of the blur kernel, true-convolution
-orientation) the known blur is undone by non-blind deconvolution in linear
-light; --method auto then means hyperlaplacian, the best measured.
---method motion estimates the per-pixel motion field (as `unblur motion`)
-and undoes it by spatially varying deconvolution; --method blind estimates
-one uniform kernel from the photo.
+--method auto (the default) chooses per photo: with --kernel it deconvolves
+with that kernel; otherwise it estimates the blur kernel on several windows
+of the photo and, when they agree and the noise is low (camera shake of a
+static scene), deconvolves with it (blind); else it runs the restoration
+network. --verbose prints the choice and its reason for every photo.
 
-Outputs: without -o, NAME_unblurred.EXT next to each input; -o FILE for one
-input; -o FOLDER for several (created if needed). 16-bit, alpha, ICC and EXIF
-are kept where the output format allows.
+  network  the restoration network (--model); large photos go through
+           overlapping tiles blended without seams, so memory stays bounded
+  kernel   non-blind deconvolution with --kernel K (a .npy array or a grey
+           image of the blur kernel), --deconvolution hyperlaplacian (best
+           measured), wiener or rl
+  blind    one uniform kernel estimated from the photo, then hyperlaplacian
+  motion   the per-pixel motion field (as `unblur motion`), then spatially
+           varying deconvolution
+The classical methods work in linear light for colour photos and on the
+stored values for grey ones (--space auto); --space overrides.
+
+Outputs: without -o, NAME_unblurred.EXT next to each input (a folder's own
+*_unblurred files are not taken as inputs); -o FILE for one input; -o FOLDER
+for several (created if needed). Existing outputs are refused before any
+work unless --overwrite. 16-bit, alpha, ICC and EXIF are kept where the
+output format allows.
 
 Several GPUs: launched by torchrun, each process takes every WORLD_SIZE-th
 file (files[RANK::WORLD_SIZE]) and, with --device auto or cuda, the GPU
@@ -57,11 +70,11 @@ cuda:LOCAL_RANK; no process group is needed. Each process prints its own
 summary and exit status.
 
 examples:
-  unblur image shot.jpg -o sharp.png
-  unblur image photos/ --model nafnet-quality --half -o restored/
+  unblur image shot.jpg -o sharp.png --verbose
+  unblur image photos/ --method network --half -o restored/
   unblur image shot.png --kernel kernel.npy -o sharp.png
   unblur image shot.jpg --method motion -o sharp.png
-  unblur image photos/ --kernel kernel.png --method rl -o restored/
+  unblur image photos/ --kernel kernel.png --deconvolution rl -o restored/
   torchrun --nproc_per_node 4 -m unblur image photos/ -o restored/
 """
 
@@ -77,7 +90,7 @@ def non_negative_int(text: str) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from unblur.models import list_models
+    from unblur.models import get_spec, list_models
 
     p = sub.add_parser(
         "image",
@@ -91,28 +104,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--method",
         choices=METHODS,
         default="auto",
-        help="auto: hyperlaplacian with --kernel, else net (the restoration network); "
-        "motion: estimate the per-pixel motion field (motion-single network), then "
-        "spatially varying hyperlaplacian; "
-        "blind: estimate one uniform kernel from the image, then hyperlaplacian",
+        help="how to restore (see above); auto chooses per photo",
     )
     p.add_argument(
         "--kernel",
         type=Path,
         default=None,
-        help="known blur kernel (.npy, or .png and other images) for the classical methods",
+        help="known blur kernel (.npy, or .png and other images): --method kernel",
+    )
+    p.add_argument(
+        "--deconvolution",
+        choices=DECONVOLUTIONS,
+        default="hyperlaplacian",
+        help="--method kernel: the non-blind deconvolution",
     )
     p.add_argument(
         "--space",
-        choices=("linear", "srgb"),
-        default="linear",
-        help="classical, motion and blind methods: work in linear light (right for camera "
-        "JPEGs) or on the stored values (right for data already linear, e.g. Levin's images)",
+        choices=SPACES,
+        default="auto",
+        help="classical methods: linear light (camera photos), srgb (the stored values: data "
+        "already linear, e.g. Levin's), or auto (colour: linear, grey: srgb)",
+    )
+    p.add_argument(
+        "--verbose", "-v", action="store_true", help="print the method chosen and why, per photo"
     )
     add_kernel_size(p)
-    net = p.add_argument_group("restoration network (--method net)")
+    net = p.add_argument_group("restoration network (--method network, and auto)")
     net.add_argument(
-        "--model", choices=list_models(task="restore"), default=DEFAULT_MODEL, help="network"
+        "--model",
+        choices=[n for n in list_models(task="restore") if get_spec(n).has_weights],
+        default=DEFAULT_MODEL,
+        help="network (those with shipped weights)",
     )
     net.add_argument(
         "--weights",
@@ -143,6 +165,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG/WebP quality (1-100)")
     add_common_io(p)
+    add_threads(p)
     p.set_defaults(run=run)
 
 
@@ -174,23 +197,23 @@ def load_kernel(path: Path, *, max_pixels: int) -> np.ndarray:
     return img.pixels.mean(axis=2)
 
 
-def resolve_method(method: str, kernel: Path | None) -> str:
-    """The method to run: ``auto`` resolved; a kernel only with a classical method.
+def check_method(method: str, kernel: Path | None) -> str:
+    """The method to run (``auto`` with a kernel is ``kernel``).
 
     Raises:
-        UnblurError: ``--kernel`` with ``net``, or a classical method without ``--kernel``.
+        UnblurError: ``--kernel`` with a method that estimates its own blur, or ``--method
+            kernel`` without ``--kernel``.
     """
-    if method == "auto":
-        return "hyperlaplacian" if kernel is not None else "net"
-    if method in ("net", "motion", "blind") and kernel is not None:
+    if method == "auto" and kernel is not None:
+        return "kernel"
+    if method in ("network", "motion", "blind") and kernel is not None:
         raise UnblurError(
-            "--kernel is for the classical methods (" + ", ".join(CLASSICAL) + "); "
-            f"--method {method} restores without one"
+            f"--kernel is for --method kernel (or auto); --method {method} restores without one"
         )
-    if method in CLASSICAL and kernel is None:
+    if method == "kernel" and kernel is None:
         raise UnblurError(
-            f"--method {method} needs the blur kernel: pass --kernel K.npy|K.png "
-            "(or use --method net, motion or blind, which need none)"
+            "--method kernel needs the blur kernel: pass --kernel K.npy|K.png "
+            "(or use --method auto, network, motion or blind, which need none)"
         )
     return method
 
@@ -218,7 +241,7 @@ def make_deblurrer(args: argparse.Namespace, local_rank: int, world: int) -> Deb
     """Load the network once, on this process's device."""
     import torch
 
-    from unblur.pipeline import Deblurrer, resolve_device
+    from unblur.restoration.network import Deblurrer, resolve_device
 
     device = args.device
     if world > 1 and device in ("auto", "cuda") and torch.cuda.is_available():
@@ -237,82 +260,65 @@ def make_deblurrer(args: argparse.Namespace, local_rank: int, world: int) -> Deb
     )
 
 
-def _blind(pixels: np.ndarray, kernel_size: int, space: str, path: Path) -> np.ndarray:
-    """Estimate one uniform kernel (coarse-to-fine, L0 prior) and deconvolve with it."""
-    from unblur import blind, io
-
-    if min(pixels.shape[:2]) < 2 * kernel_size:
-        raise InputError(
-            f"image {pixels.shape[1]}x{pixels.shape[0]} is too small for --kernel-size "
-            f"{kernel_size} (needs at least {2 * kernel_size} px a side)",
-            path,
-        )
-    data = io.srgb_to_linear(pixels) if space == "linear" else pixels
-    restored, _ = blind.deblur_blind(data, kernel_size)
-    return io.linear_to_srgb(restored) if space == "linear" else restored
-
-
-def _motion(pixels: np.ndarray, space: str, progress: bool) -> np.ndarray:
-    """Estimate the per-pixel motion field and undo it by spatially varying deconvolution."""
-    import numpy as np
-
-    from unblur.motion_estimate import deblur_motion
-
-    colour = pixels[..., :3] if pixels.shape[2] == 4 else pixels
-    restored, _ = deblur_motion(colour, space=space, progress=progress)
-    if pixels.shape[2] == 4:  # alpha passes through untouched
-        restored = np.concatenate([restored, pixels[..., 3:]], axis=2)
-    return restored
-
-
 def run(args: argparse.Namespace) -> int:
     if args.quality > 100:
         raise UnblurError(f"--quality must be between 1 and 100, got {args.quality}")
-    method = resolve_method(args.method, args.kernel)
+    method = check_method(args.method, args.kernel)
     check_kernel_size(args.kernel_size)
     if args.tile and args.tile_overlap >= args.tile:
         raise ConfigError(
             f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})"
         )
     rank, world, local_rank = shard()
+    inputs = expand_inputs(args.inputs, skip_suffix=None if args.output else SUFFIX)
+    outputs = plan_outputs(inputs, args.output, suffix=SUFFIX, overwrite=args.overwrite)
+    out_for = dict(zip(inputs, outputs, strict=True))
+    apply_threads(args.threads)
     import numpy as np
 
-    from unblur import deconv, io
+    from unblur import io
+    from unblur.restoration import deconv
+    from unblur.restoration.api import restore
 
     kernel_raw = None
-    if method in CLASSICAL:
+    if method == "kernel":
         kernel_raw = load_kernel(args.kernel, max_pixels=args.max_pixels)
         deconv.validate_kernel(kernel_raw, name=str(args.kernel))  # empty / negative / zeros
-    inputs = expand_inputs(args.inputs)
-    outputs = plan_outputs(inputs, args.output, suffix="_unblurred", overwrite=args.overwrite)
-    if args.output is not None and args.output.suffix.lower() not in io.SUPPORTED_EXTENSIONS:
-        ensure_folder(args.output)
-    out_for = dict(zip(inputs, outputs, strict=True))
     mine = inputs[rank::world]
-    deblurrer = make_deblurrer(args, local_rank, world) if method == "net" else None
+    needs_net = method == "network" or (method == "auto" and kernel_raw is None)
+    deblurrer = make_deblurrer(args, local_rank, world) if needs_net else None
 
-    def restore(path: Path) -> None:
+    def restore_one(path: Path) -> Path:
         image = io.read_image(path, max_pixels=args.max_pixels)
-        if deblurrer is not None:
-            restored = deblurrer.restore(image.pixels, progress=not args.quiet)
-        elif method == "blind":
-            restored = _blind(image.pixels, args.kernel_size, args.space, path)
-        elif method == "motion":
-            restored = _motion(image.pixels, args.space, not args.quiet)
-        else:
+        if method == "blind" and min(image.pixels.shape[:2]) < 2 * args.kernel_size:
+            raise InputError(
+                f"image {image.width}x{image.height} is too small for --kernel-size "
+                f"{args.kernel_size} (needs at least {2 * args.kernel_size} px a side)",
+                path,
+            )
+        kernel = None
+        if kernel_raw is not None:
             kernel = deconv.validate_kernel(kernel_raw, image.pixels.shape, name=str(args.kernel))
-            pixels = image.pixels
-            if args.space == "linear":
-                pixels = io.srgb_to_linear(pixels)
-            restored = deconv.deconvolve(pixels, kernel, method=method)
-            if args.space == "linear":
-                restored = io.linear_to_srgb(restored)
+        result = restore(
+            image.pixels,
+            args.method,
+            kernel=kernel,
+            deblurrer=deblurrer,
+            deconvolution=args.deconvolution,
+            space=args.space,
+            kernel_size=args.kernel_size,
+            device=args.device,
+            progress=not args.quiet,
+        )
+        if args.verbose:
+            print(f"{path}: {result.describe()}", file=sys.stderr)
         io.write_image(
             out_for[path],
-            image.with_pixels(np.clip(restored, 0.0, 1.0).astype(np.float32)),
+            image.with_pixels(np.clip(result.pixels, 0.0, 1.0).astype(np.float32)),
             quality=args.quality,
             overwrite=args.overwrite,
         )
+        return out_for[path]
 
     what = "images" if world == 1 else f"images (rank {rank} of {world})"
-    return run_batch(mine, restore, what=what, quiet=args.quiet).exit_code()
+    return run_batch(mine, restore_one, what=what, quiet=args.quiet).exit_code()

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from unblur.cli._common import (
-    IMAGE_SUFFIXES,
     HelpFormatter,
     add_common_io,
     add_kernel_size,
@@ -78,17 +77,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _field_paths(inputs: list[Path], field: Path | None) -> list[Path | None]:
+def _field_paths(inputs: list[Path], field: Path | None, overwrite: bool) -> list[Path | None]:
     if field is None:
         return [None] * len(inputs)
     if field.suffix.lower() == ".npy" and not field.is_dir():
         if len(inputs) != 1:
             raise OutputError(f"{len(inputs)} inputs need a --field folder, not a file", field)
-        return [field]
-    if field.exists() and not field.is_dir():
-        raise OutputError("--field must be a .npy file or a folder", field)
-    ensure_folder(field)
-    return [field / f"{p.stem}_motion.npy" for p in inputs]
+        paths = [field]
+    else:
+        if field.exists() and not field.is_dir():
+            raise OutputError("--field must be a .npy file or a folder", field)
+        ensure_folder(field)
+        paths = [field / f"{p.stem}_motion.npy" for p in inputs]
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise OutputError("already exists; pass --overwrite to replace", path)
+    return list(paths)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,21 +101,19 @@ def run(args: argparse.Namespace) -> int:
         raise UnblurError("--method frames needs --frames PREV NEXT")
     if args.frames is not None and args.method not in ("auto", "frames"):
         raise UnblurError(f"--frames is for --method frames, not {args.method}")
-    inputs = expand_inputs(args.inputs)
+    inputs = expand_inputs(args.inputs, skip_suffix=None if args.output else "_motion")
     if args.frames is not None and len(inputs) != 1:
         raise UnblurError(f"--frames goes with one input image, got {len(inputs)}")
-    outputs = plan_outputs(inputs, args.output, suffix="_motion", overwrite=args.overwrite)
-    if args.output is None or args.output.suffix.lower() not in IMAGE_SUFFIXES:
-        outputs = [o.with_suffix(".png") for o in outputs]
-        if args.output is not None:
-            ensure_folder(args.output)
-    field_paths = _field_paths(inputs, args.field)
+    field_paths = _field_paths(inputs, args.field, args.overwrite)
+    outputs = plan_outputs(
+        inputs, args.output, suffix="_motion", overwrite=args.overwrite, extension=".png"
+    )
 
     import numpy as np
 
     from unblur import io
-    from unblur.motion_estimate import estimate_motion
-    from unblur.motion_picture import field_picture, kernel_picture, side_by_side
+    from unblur.motion.estimate import estimate_motion
+    from unblur.motion.picture import field_picture, kernel_picture, side_by_side
 
     neighbours = None
     if args.frames is not None:
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     out_for = dict(zip(inputs, outputs, strict=True))
     field_for = dict(zip(inputs, field_paths, strict=True))
 
-    def work(path: Path) -> None:
+    def work(path: Path) -> Path:
         out, field_path = out_for[path], field_for[path]
         for target in (out, field_path):
             if target is not None and target.exists() and not args.overwrite:
@@ -154,5 +156,6 @@ def run(args: argparse.Namespace) -> int:
                     np.save(fh, data, allow_pickle=False)
 
             io.atomic_write(field_path, save, overwrite=args.overwrite)
+        return out
 
     return run_batch(inputs, work, what="images", quiet=args.quiet).exit_code()

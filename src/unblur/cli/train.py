@@ -62,53 +62,33 @@ def _is_motion_config(path: Path) -> bool:
     return isinstance(raw, dict) and raw.get("task") == "motion"
 
 
-def _run_motion(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from unblur import motion_train
-
-    config = motion_train.load_motion_config(args.config)
-    if args.device not in ("auto", "cpu"):
-        from unblur.errors import ConfigError
-
-        raise ConfigError("motion networks train on the CPU in one process (--device cpu)")
-    if args.steps is not None:
-        config = dataclasses.replace(
-            config, train=dataclasses.replace(config.train, steps=args.steps)
-        )
-    if args.data_root is not None:
-        data = dataclasses.replace(config.data, data_root=str(args.data_root))
-        config = dataclasses.replace(config, data=data)
-    if args.out is not None:
-        config = dataclasses.replace(config, out=str(args.out))
-    summary = motion_train.train_motion(
-        config, config_path=args.config, resume=args.resume, quiet=args.quiet
-    )
-    if not args.quiet:
-        print(
-            f"unblur train: {summary['steps']} of {summary['target_steps']} steps "
-            f"({summary['stopped']}) in {summary['seconds']:.0f} s; val EPE score "
-            f"{summary['val_epe']['score']:.2f} px; weights: "
-            f"{Path(config.out) / 'final_ema.safetensors'}",
-            file=sys.stderr,
-        )
-    return 130 if summary.get("stopped") == "signal" else 0
-
-
 def run(args: argparse.Namespace) -> int:
-    from unblur import train
+    from unblur.train import config as train_config
 
     if _is_motion_config(args.config):
-        return _run_motion(args)
+        from unblur.train import motion
 
-    config = train.load_config(args.config)
-    config = train.with_overrides(config, steps=args.steps, data_root=args.data_root, out=args.out)
-    summary = train.train(
+        config = motion.load_motion_config(args.config)
+        train_fn = motion.train_motion
+    else:
+        from unblur.train import restoration
+
+        config = restoration.load_config(args.config)
+        train_fn = restoration.train
+    config = train_config.with_overrides(
+        config, steps=args.steps, data_root=args.data_root, out=args.out
+    )
+    summary = train_fn(
         config, config_path=args.config, resume=args.resume, device=args.device, quiet=args.quiet
     )
     if summary and not args.quiet:
-        val = summary["final_val_psnr"]
-        score = "" if val is None else f"; val PSNR {val:.2f} dB ({summary['final_val_gain']:+.2f})"
+        name = "epe" if "final_val_epe" in summary else "psnr"
+        val = summary[f"final_val_{name}"]
+        unit = "px" if name == "epe" else "dB"
+        score = "" if val is None else f"; val {name.upper()} {val:.2f} {unit}"
+        gain = (summary.get("final_val_extra") or {}).get("gain")
+        if gain is not None:
+            score += f" ({gain:+.2f})"
         print(
             f"unblur train: {summary['steps']} of {summary['target_steps']} steps "
             f"({summary['stopped']}) in {summary['session_seconds']:.0f} s{score}; "

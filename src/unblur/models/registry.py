@@ -42,6 +42,12 @@ class ModelSpec:
     def weights_path(self) -> Path | None:
         return None if self.weights is None else WEIGHTS_DIR / self.weights
 
+    @property
+    def has_weights(self) -> bool:
+        """Whether the weights file ships in the package."""
+        path = self.weights_path
+        return path is not None and path.is_file()
+
 
 _REGISTRY: dict[str, ModelSpec] = {}
 

@@ -48,9 +48,9 @@ from typing import Literal
 
 import numpy as np
 import scipy.fft as sfft
-from tqdm import tqdm
 
 from unblur.errors import KernelError
+from unblur.progress import bar as progress_bar
 
 Method = Literal["wiener", "rl", "hyperlaplacian"]
 METHODS: tuple[str, ...] = ("hyperlaplacian", "wiener", "rl")
@@ -541,7 +541,7 @@ def deconvolve_varying(
     ys = range(-stride, h, stride)
     xs = range(-stride, w, stride)
     corners = [(y0, x0) for y0 in ys for x0 in xs]
-    bar = tqdm(corners, desc="deconvolve", unit="patch", disable=not progress, leave=False)
+    bar = progress_bar(corners, desc="deconvolve", unit="patch", level=1, enabled=progress)
     for y0, x0 in bar:
         rows = slice(max(y0, 0), min(y0 + patch, h))
         cols = slice(max(x0, 0), min(x0 + patch, w))

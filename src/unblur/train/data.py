@@ -639,13 +639,16 @@ class FrameSource:
     ``window`` (inclusive), a sequence (weighted by its number of windows), a start and a crop
     position; the blur is the linear-light mean of the ``n`` cropped frames
     (:func:`unblur.blur.average_window`, exact sRGB curve) and the target is the centre frame
-    (for even ``n`` the later of the two middle ones). Optional Gaussian read noise (sigma drawn
-    from ``noise``, linear light) makes the average as noisy as a single exposure.
+    (for even ``n`` the later of the two middle ones). With probability ``srgb_prob`` the
+    stored (sRGB-encoded) values are averaged instead, as GOPRO_Large's ``blur/`` folder does.
+    Optional Gaussian read noise (sigma drawn from ``noise``, linear light) makes the average as
+    noisy as a single exposure.
 
     Args:
         folder: the sequence folder, or a folder of sequence folders.
         window: inclusive range of frames per window, ``1 <= low <= high``.
         noise: range of the read-noise sigma, ``(0, 0)`` for none.
+        srgb_prob: probability of averaging the stored values rather than linear light.
         quiet: no progress bar while decoding.
 
     Raises:
@@ -660,9 +663,12 @@ class FrameSource:
         *,
         window: tuple[int, int] = (7, 13),
         noise: tuple[float, float] = (0.0, 0.0),
+        srgb_prob: float = 0.0,
         quiet: bool = True,
     ) -> None:
         folder = _check_folder(folder)
+        if not 0.0 <= srgb_prob <= 1.0:
+            raise ValueError(f"srgb_prob must be in [0, 1], got {srgb_prob}")
         if not 1 <= window[0] <= window[1]:
             raise ValueError(f"window must satisfy 1 <= low <= high, got {window}")
         if not 0.0 <= noise[0] <= noise[1]:
@@ -671,6 +677,7 @@ class FrameSource:
         self.name = folder.name
         self.window = (int(window[0]), int(window[1]))
         self.noise = (float(noise[0]), float(noise[1]))
+        self.srgb_prob = float(srgb_prob)
         dirs = (
             [folder] if list_images(folder) else sorted(d for d in folder.iterdir() if d.is_dir())
         )
@@ -707,7 +714,8 @@ class FrameSource:
             raise InputError(f"frames are smaller than {size}x{size}", self.folder)
         top, left = crop_offsets(height, width, size, rng)
         crops = [to_float(f[top : top + size, left : left + size]) for f in seq[start : start + n]]
-        blurred, sharp = blur.average_window(crops, 0, n, gamma="srgb")
+        stored = self.srgb_prob > 0 and bool(rng.random() < self.srgb_prob)
+        blurred, sharp = blur.average_window(crops, 0, n, gamma=None if stored else "srgb")
         sigma = float(rng.uniform(*self.noise))
         if sigma > 0:
             noisy = blur.add_noise(io.srgb_to_linear(blurred), rng=rng, gaussian_sigma=sigma)
@@ -716,6 +724,7 @@ class FrameSource:
             "source": self.name,
             "kind": "frames",
             "window": n,
+            "space": "stored" if stored else "linear",
             "start": start,
             "top": top,
             "left": left,
@@ -759,6 +768,7 @@ class FrameSpec:
     weight: float = 1.0
     window: tuple[int, int] = (7, 13)
     noise: tuple[float, float] = (0.0, 0.0)
+    srgb_prob: float = 0.0
 
 
 SourceSpec = SyntheticSpec | PairSpec | FrameSpec
@@ -775,7 +785,9 @@ def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
         return SyntheticSource(folder, spec.blur, scale=spec.scale, quiet=quiet)
     if isinstance(spec, PairSpec):
         return PairSource(folder, include=spec.include, exclude=spec.exclude, quiet=quiet)
-    return FrameSource(folder, window=spec.window, noise=spec.noise, quiet=quiet)
+    return FrameSource(
+        folder, window=spec.window, noise=spec.noise, srgb_prob=spec.srgb_prob, quiet=quiet
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from unblur import blur
-from unblur.data import list_images, load_rgb8, to_float, to_uint8
+from unblur.train.data import list_images, load_rgb8, to_float, to_uint8
 
 __all__ = [
     "HfrClip",

@@ -1,6 +1,6 @@
 """Blind estimation of a uniform blur kernel, coarse to fine, with an L0 sparse prior.
 
-Model (true convolution, as :mod:`unblur.deconv`)::
+Model (true convolution, as :mod:`unblur.restoration.deconv`)::
 
     y = k * x + n,   k >= 0,  sum(k) = 1,  k supported on a (s, s) square,
 
@@ -28,7 +28,7 @@ each level's kernel is upsampled to start the next. The prior weights decay by 1
 alternation, letting finer edges in as the kernel sharpens.
 
 :func:`deblur_blind` then restores every colour channel with
-:func:`unblur.deconv.hyper_laplacian` and the kernel estimated on grey.
+:func:`unblur.restoration.deconv.hyper_laplacian` and the kernel estimated on grey.
 
 References:
     S. Cho, S. Lee. Fast motion deblurring. ACM Trans. Graphics (SIGGRAPH Asia) 28(5), 2009.
@@ -55,8 +55,8 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
 
-from unblur import deconv
 from unblur.motion import as_grey
+from unblur.restoration import deconv
 
 __all__ = [
     "BlindResult",
@@ -94,7 +94,7 @@ class BlindResult:
             mass at the centre pixel, true-convolution orientation (``y = k * x``).
         latent: float32 ``(H, W)`` piecewise-flat grey latent image of the last alternation
             (an intermediate of the estimation, not a restoration: use
-            :func:`unblur.deconv.hyper_laplacian` or :func:`deblur_blind` for that).
+            :func:`unblur.restoration.deconv.hyper_laplacian` or :func:`deblur_blind` for that).
         history: One :class:`LevelRecord` per pyramid level, coarsest first.
         flat: True when the image had no edges and the kernel is a delta (see
             :func:`estimate_kernel`).
@@ -460,12 +460,12 @@ def deblur_blind(
     The kernel comes from :func:`estimate_kernel` (defaults), run on the most textured
     ``max_side`` x ``max_side`` window of the image (a uniform blur is the same everywhere,
     and the estimator's cost grows with the area); the restoration is
-    :func:`unblur.deconv.hyper_laplacian` (Krishnan & Fergus 2009) with its defaults, applied
-    to each channel of the whole image with the same kernel.
+    :func:`unblur.restoration.deconv.hyper_laplacian` (Krishnan & Fergus 2009) with its defaults,
+    applied to each channel of the whole image with the same kernel.
 
     Args:
         image: Blurred ``(H, W)`` or ``(H, W, C)`` float image in [0, 1]. Whether it is linear
-            light or sRGB is the caller's choice (see :mod:`unblur.deconv`).
+            light or sRGB is the caller's choice (see :mod:`unblur.restoration.deconv`).
         kernel_size: Odd kernel side ``>= 3`` (see :func:`estimate_kernel`).
         max_side: Side of the window the kernel is estimated on (``None``: the whole image).
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +63,7 @@ __all__ = [
     "DEFAULT_TILE_OVERLAP",
     "PRECISIONS",
     "Deblurrer",
+    "cached_deblurrer",
     "deblur",
     "load_restore_model",
     "resolve_device",
@@ -548,9 +548,9 @@ def _progress(progress: bool | ProgressCallback, total: int) -> Iterator[Callabl
 
         yield call
     elif progress and total > 1:
-        from tqdm import tqdm
+        from unblur.progress import bar as progress_bar
 
-        bar = tqdm(total=total, desc="tiles", unit="tile", leave=False, file=sys.stderr)
+        bar = progress_bar(total=total, desc="tiles", unit="tile", level=1)
         try:
             yield lambda: bar.update(1)
         finally:
@@ -563,8 +563,20 @@ def _progress(progress: bool | ProgressCallback, total: int) -> Iterator[Callabl
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str, device: str, precision: str) -> Deblurrer:
-    return Deblurrer(model, device=device, precision=precision)  # type: ignore[arg-type]
+def _cached(model: str, device: str, precision: str, weights: str | None = None) -> Deblurrer:
+    return Deblurrer(model, weights=weights, device=device, precision=precision)  # type: ignore[arg-type]
+
+
+def cached_deblurrer(
+    model: str = DEFAULT_MODEL,
+    *,
+    weights: str | Path | None = None,
+    device: str = _AUTO,
+    precision: Precision = "fp32",
+) -> Deblurrer:
+    """The :class:`Deblurrer` for ``(model, weights, device, precision)``, loaded once and kept
+    (the four most recent), with the default tiling."""
+    return _cached(model, str(device), precision, None if weights is None else str(weights))
 
 
 def deblur(

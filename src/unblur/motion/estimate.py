@@ -9,7 +9,7 @@ Methods:
 * ``spectral``: one uniform linear blur from the power cepstrum
   (:func:`unblur.motion.estimate_linear_spectral`); constant field and confidence.
 * ``blind``: one full blur kernel, coarse-to-fine with an L0 prior
-  (:func:`unblur.blind.estimate_kernel`); the field is the kernel's principal axis (the
+  (:func:`unblur.restoration.blind.estimate_kernel`); the field is the kernel's principal axis (the
   straight streak with the same second moments), constant.
 
 Large images are estimated at a working size (``max_side``) and the field scaled back, so the
@@ -32,21 +32,13 @@ from unblur.errors import InputError
 
 __all__ = [
     "METHODS",
-    "MOTION_LAM_SCALE",
     "MotionEstimate",
-    "deblur_motion",
     "estimate_motion",
     "kernel_axis",
 ]
 
 METHODS = ("auto", "cnn", "frames", "spectral", "blind")
 MIN_SIDE = 32
-#: Data weight of the hyper-Laplacian deconvolution driven by an *estimated* field, relative
-#: to its default for a known kernel: a kernel off by a pixel or two in length rings badly
-#: under the default weight. Measured on two half-size gopro-sample pairs and three kodak24
-#: spatially varying pairs (gains over the input): 1.0: -2.53 / +2.04 dB; 0.3: -0.12 /
-#: +2.60 dB; 0.1: +0.63 / +1.58 dB; 0.03: +0.32 / +0.10 dB.
-MOTION_LAM_SCALE = 0.3
 
 
 @dataclass(frozen=True)
@@ -272,7 +264,8 @@ def estimate_motion(
         kernel = linear_kernel(est.length, est.angle).astype(np.float32)
         return MotionEstimate(field, conf, method, kernel)
 
-    from unblur import blind, io
+    from unblur import io
+    from unblur.restoration import blind
 
     if kernel_size < 3 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be an odd number >= 3, got {kernel_size}")
@@ -286,46 +279,3 @@ def estimate_motion(
     field = np.broadcast_to(vec, (h, w, 2)).astype(np.float32)
     conf = np.full((h, w), 0.0 if result.flat else 1.0, np.float32)
     return MotionEstimate(field, conf, method, result.kernel.astype(np.float32))
-
-
-def deblur_motion(
-    image: np.ndarray,
-    *,
-    space: str = "linear",
-    frames: tuple[np.ndarray, np.ndarray] | None = None,
-    max_side: int | None = 1024,
-    device: str = "cpu",
-    progress: bool = False,
-) -> tuple[np.ndarray, MotionEstimate]:
-    """Restore a photo with its estimated motion field (``unblur image --method motion``).
-
-    The field comes from :func:`estimate_motion` (``cnn``, or ``frames`` when the neighbouring
-    frames are given); the blur it describes is undone by spatially varying hyper-Laplacian
-    deconvolution (:func:`unblur.deconv.deconvolve_field`) with the data weight scaled by
-    :data:`MOTION_LAM_SCALE`.
-
-    Args:
-        image: blurred ``(H, W)`` or ``(H, W, C)`` float image in ``[0, 1]``, sRGB as stored.
-        space: ``"linear"`` deconvolves in linear light (right for camera pictures),
-            ``"srgb"`` on the stored values.
-        frames: ``(previous, next)`` frames for the two-frame network.
-        max_side: see :func:`estimate_motion`.
-        device: torch device for the network.
-        progress: show a progress bar over the deconvolution's patches.
-
-    Returns:
-        ``(restored, estimate)``: float32 image of the input's shape in ``[0, 1]``, and the
-        field it used.
-    """
-    from unblur import deconv, io
-
-    if space not in ("linear", "srgb"):
-        raise ValueError(f"space must be 'linear' or 'srgb', got {space!r}")
-    estimate = estimate_motion(image, frames=frames, max_side=max_side, device=device)
-    data = io.srgb_to_linear(image) if space == "linear" else np.asarray(image, np.float32)
-    restored = deconv.deconvolve_field(
-        data, estimate.field, lam_scale=MOTION_LAM_SCALE, progress=progress
-    )
-    if space == "linear":
-        restored = io.linear_to_srgb(restored)
-    return np.clip(restored, 0.0, 1.0).astype(np.float32), estimate

@@ -1,0 +1,162 @@
+"""Measure the rule behind ``unblur.restore(method="auto")`` and choose its thresholds.
+
+For every pair of the benchmark sets (those of ``restore_quality.py`` plus Levin et al.'s
+real camera shake), this records what ``auto`` looks at (the agreement of kernels estimated on
+several windows, the noise level: :func:`unblur.restoration.auto.uniform_blur_evidence`) and
+what each candidate would score: the network (default model) and blind deconvolution with
+the window kernel ``auto`` would use, in the colour space ``auto`` would choose. Then it
+sweeps the two thresholds and reports, per set, the mean PSNR of the input, of each
+method, and of ``auto`` under the chosen thresholds (the pair of thresholds that maximises
+the worst set's margin ``auto - best single method``, never below the input).
+
+Usage::
+
+    python benchmarks/auto_rule.py --data ../shared/data [--kodak-limit 12] [--sun-limit 2]
+        [--json runs/auto_rule.json] [--from-json runs/auto_rule.json]
+
+``--from-json`` re-analyses recorded measurements without recomputing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from restore_quality import folder_pairs, sun_pairs, synth_pairs
+
+from unblur import metrics
+from unblur.restoration import auto
+from unblur.restoration.api import _in_space, _out_of_space
+from unblur.restoration.deconv import hyper_laplacian
+from unblur.restoration.network import cached_deblurrer
+
+AGREEMENTS = [0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.01]
+NOISES = [0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 1.0]
+
+
+def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
+    net = cached_deblurrer(device="cpu")
+    rows = []
+    for label, pairs in sets.items():
+        for name, blurred, sharp in tqdm(pairs, desc=label, disable=quiet):
+            space, _ = auto.choose_space(blurred)
+            data = _in_space(blurred, space)
+            ev = auto.uniform_blur_evidence(data, 31)
+            row = {
+                "set": label,
+                "name": name,
+                "space": space,
+                "agreement": ev.agreement,
+                "least": ev.least,
+                "noise": ev.noise,
+                "windows": len(ev.kernels),
+                "input": metrics.psnr(sharp, blurred),
+                "network": metrics.psnr(sharp, net.restore(blurred)),
+            }
+            if ev.kernels:
+                out = _out_of_space(hyper_laplacian(data, ev.kernels[ev.best]), space)
+                row["blind"] = metrics.psnr(sharp, np.clip(out, 0, 1))
+                row["blind_sc"] = metrics.shift_compensated_psnr(sharp, np.clip(out, 0, 1))
+            else:
+                row["blind"] = row["blind_sc"] = row["network"]
+            rows.append(row)
+    return rows
+
+
+def auto_scores(rows: list[dict], a_min: float, n_max: float) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        blind = np.isfinite(r["agreement"]) and r["agreement"] >= a_min and r["noise"] <= n_max
+        out.setdefault(r["set"], []).append(r["blind"] if blind else r["network"])
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = {}
+    for label in dict.fromkeys(r["set"] for r in rows):
+        sub = [r for r in rows if r["set"] == label]
+        table[label] = {
+            k: float(np.mean([r[k] for r in sub])) for k in ("input", "network", "blind")
+        }
+        table[label]["n"] = len(sub)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+    parser.add_argument("--kodak-limit", type=int, default=None)
+    parser.add_argument("--sun-limit", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="write the measurements here")
+    parser.add_argument("--from-json", type=Path, default=None, help="analyse these instead")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+
+    if args.from_json is not None:
+        rows = json.loads(args.from_json.read_text())
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            kodak = args.data / "kodak24" / "images"
+            sets = {
+                "gopro-sample (real)": list(folder_pairs(args.data / "gopro-sample")),
+                "kodak24 camera shake": synth_pairs(kodak, "shake", Path(tmp), args.kodak_limit),
+                "kodak24 spatially varying": synth_pairs(
+                    kodak, "field", Path(tmp), args.kodak_limit
+                ),
+                f"sun80 x 8 kernels, 1% noise ({args.sun_limit})": sun_pairs(
+                    args.data, args.sun_limit
+                ),
+                "levin09 (real shake, grey)": list(folder_pairs(args.data / "levin09")),
+            }
+            rows = measure(sets, args.quiet)
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(rows, indent=1))
+
+    table = summary(rows)
+    best, best_key = -np.inf, None
+    for a in AGREEMENTS:
+        for n in NOISES:
+            scores = auto_scores(rows, a, n)
+            ok = all(scores[k] >= table[k]["input"] for k in table)
+            margin = min(scores[k] - max(table[k]["network"], table[k]["blind"]) for k in table)
+            if ok and margin > best:
+                best, best_key = margin, (a, n)
+    if best_key is None:
+        sys.exit("no thresholds keep auto above the input on every set")
+    chosen = auto_scores(rows, *best_key)
+    current = auto_scores(rows, auto.AGREEMENT_MIN, auto.NOISE_MAX)
+    print(
+        f"best thresholds: agreement >= {best_key[0]}, noise <= {best_key[1]} "
+        f"(worst margin to the best single method {best:+.2f} dB); "
+        f"shipped: agreement >= {auto.AGREEMENT_MIN}, noise <= {auto.NOISE_MAX}\n"
+    )
+    print("| set | n | input | network | blind | auto (best) | auto (shipped) | blind chosen |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k, t in table.items():
+        sub = [r for r in rows if r["set"] == k]
+        picked = sum(
+            np.isfinite(r["agreement"])
+            and r["agreement"] >= auto.AGREEMENT_MIN
+            and r["noise"] <= auto.NOISE_MAX
+            for r in sub
+        )
+        print(
+            f"| {k} | {t['n']} | {t['input']:.2f} | {t['network']:.2f} | {t['blind']:.2f} "
+            f"| {chosen[k]:.2f} | {current[k]:.2f} | {picked}/{len(sub)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

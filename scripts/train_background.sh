@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Training that never stops: start this in the first minutes of every session.
+#
+#   bash scripts/train_background.sh start [MINUTES]   # default 150: ends before a 180-min session
+#   bash scripts/train_background.sh status            # steps, speed, latest validation
+#   bash scripts/train_background.sh stop              # SIGTERM: both runs checkpoint and exit
+#
+# It resumes, nice'd, one thread each (two threads on two busy cores ran 6x slower than one):
+#   * the restoration run, configs/nafnet-fast-gopro.yaml into checkpoints/nafnet-fast-gopro
+#     (warm-started from the shipped nafnet-fast weights the first time);
+#   * one motion network, whichever of motion-single / motion-frames has fewer steps, for
+#     MOTION_STEPS (default 20000) more steps (a warm restart of its cosine schedule).
+# Each run checkpoints every 500 steps, and on SIGTERM after the current step; `timeout` sends
+# that SIGTERM when MINUTES are up. Logs: runs/background/*.log. Afterwards, commit the
+# checkpoints once (see MODELS.md) and ship new weights only through benchmarks/ship_gate.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=runs/background
+mkdir -p "$dir"
+py=${PYTHON:-python3}
+[ -x .venv/bin/python ] && py=${PYTHON:-.venv/bin/python}
+
+step_of() {  # the step of a run's last checkpoint, 0 if none
+    local f=$1/ckpt/last.json
+    [ -f "$f" ] && "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$f" \
+        || echo 0
+}
+
+launch() {  # name minutes command...
+    local name=$1 minutes=$2
+    shift 2
+    if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+        echo "train_background: $name is already running (pid $(cat "$dir/$name.pid"))"
+        return
+    fi
+    OMP_NUM_THREADS=1 nohup timeout -s TERM -k 10m "${minutes}m" nice -n 10 "$@" \
+        >>"$dir/$name.log" 2>&1 &
+    echo $! >"$dir/$name.pid"
+    echo "train_background: started $name (pid $!, ${minutes} min): $*"
+}
+
+case ${1:-start} in
+start)
+    minutes=${2:-150}
+    resume=()
+    [ -f checkpoints/nafnet-fast-gopro/ckpt/last.json ] && resume=(--resume)
+    launch restore "$minutes" "$py" -m unblur train configs/nafnet-fast-gopro.yaml "${resume[@]}" --quiet
+    single=$(step_of checkpoints/motion-single)
+    frames=$(step_of checkpoints/motion-frames)
+    if [ "$single" -le "$frames" ]; then name=motion-single step=$single; else name=motion-frames step=$frames; fi
+    launch motion "$minutes" "$py" -m unblur train "configs/$name.yaml" --resume \
+        --out "checkpoints/$name" --steps $((step + ${MOTION_STEPS:-20000})) --quiet
+    ;;
+stop)
+    for name in restore motion; do
+        [ -f "$dir/$name.pid" ] || continue
+        pid=$(cat "$dir/$name.pid")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid"
+            echo "train_background: asked $name (pid $pid) to stop"
+        fi
+    done
+    for name in restore motion; do
+        [ -f "$dir/$name.pid" ] || continue
+        pid=$(cat "$dir/$name.pid")
+        while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+        rm -f "$dir/$name.pid"
+        echo "train_background: $name stopped"
+    done
+    ;;
+status)
+    for run in checkpoints/nafnet-fast-gopro checkpoints/motion-single checkpoints/motion-frames; do
+        [ -f "$run/log.csv" ] || continue
+        echo "$run: checkpoint step $(step_of "$run"); log: $(tail -n 1 "$run/log.csv")"
+    done
+    for name in restore motion; do
+        if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+            echo "$name: running (pid $(cat "$dir/$name.pid"))"
+        else
+            echo "$name: not running"
+        fi
+    done
+    ;;
+*)
+    echo "usage: $0 start [MINUTES] | status | stop" >&2
+    exit 2
+    ;;
+esac

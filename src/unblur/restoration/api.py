@@ -1,0 +1,273 @@
+"""``unblur.restore``: the one place where an image is restored.
+
+The command line, the benchmarks and the coming video and web features all call
+:func:`restore`. It takes the blurred pixels and a method, and returns a
+:class:`Restoration`: the restored pixels together with what was done (the method and why,
+the colour space, the kernel or motion field if one was estimated, the time taken).
+
+Methods:
+
+* ``network``: the restoration network (``model``), tiled on large pictures.
+* ``kernel``: non-blind deconvolution with a known ``kernel`` (``deconvolution``:
+  hyper-Laplacian, the best measured, or Wiener or Richardson-Lucy).
+* ``blind``: one uniform kernel estimated from the picture, then hyper-Laplacian.
+* ``motion``: the per-pixel motion field estimated by the motion network, then spatially
+  varying hyper-Laplacian.
+* ``auto`` (the default): ``kernel`` when a kernel is given; otherwise the rule of
+  :mod:`unblur.restoration.auto`: kernels estimated on several windows agree and the noise is
+  low, so this is camera shake of a static scene, so ``blind``; else ``network``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from unblur import io
+
+if TYPE_CHECKING:
+    from unblur.motion.estimate import MotionEstimate
+    from unblur.restoration.auto import Evidence
+    from unblur.restoration.network import Deblurrer
+
+__all__ = ["DECONVOLUTIONS", "METHODS", "SPACES", "Restoration", "restore"]
+
+METHODS = ("auto", "network", "kernel", "blind", "motion")
+DECONVOLUTIONS = ("hyperlaplacian", "wiener", "rl")
+SPACES = ("auto", "linear", "srgb")
+DEFAULT_MODEL = "nafnet-fast"
+DEFAULT_KERNEL_SIZE = 31
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """A restored picture and what was done to it.
+
+    Attributes:
+        pixels: float32 restored image, the input's shape, in ``[0, 1]`` (alpha untouched).
+        method: the method that ran: ``network``, ``kernel``, ``blind`` or ``motion``.
+        reason: why that method (the ``auto`` rule's numbers, or "asked for").
+        seconds: wall time of the call.
+        model: the network's name for ``network``, else ``None``.
+        space: ``"linear"`` or ``"srgb"`` for the classical methods, else ``None``.
+        kernel: the kernel deconvolved with (given or estimated), else ``None``.
+        motion: the estimated motion field for ``motion``, else ``None``.
+        evidence: what ``auto`` measured (:class:`unblur.restoration.auto.Evidence`), else
+            ``None``.
+    """
+
+    pixels: np.ndarray = field(repr=False)
+    method: str
+    reason: str
+    seconds: float
+    model: str | None = None
+    space: str | None = None
+    kernel: np.ndarray | None = field(default=None, repr=False)
+    motion: MotionEstimate | None = field(default=None, repr=False)
+    evidence: Evidence | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        """One line for people: the method, its model or space, why, and the time."""
+        what = self.method
+        if self.model:
+            what += f" ({self.model})"
+        elif self.space:
+            what += f" ({self.space})"
+        return f"{what}: {self.reason} [{self.seconds:.1f} s]"
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"image must be a float array in [0, 1], got dtype {arr.dtype}")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"image must be (H, W) or (H, W, C) with C in 1, 3, 4, got {arr.shape}")
+    if min(arr.shape[:2]) < 1:
+        raise ValueError(f"image is empty: {arr.shape}")
+    return arr.astype(np.float32, copy=False)
+
+
+def _in_space(pixels: np.ndarray, space: str) -> np.ndarray:
+    return io.srgb_to_linear(pixels) if space == "linear" else pixels
+
+
+def _out_of_space(pixels: np.ndarray, space: str) -> np.ndarray:
+    return io.linear_to_srgb(pixels) if space == "linear" else pixels
+
+
+def restore(
+    image: np.ndarray,
+    method: Literal["auto", "network", "kernel", "blind", "motion"] = "auto",
+    *,
+    kernel: np.ndarray | None = None,
+    model: str = DEFAULT_MODEL,
+    weights: str | Path | None = None,
+    deblurrer: Deblurrer | None = None,
+    deconvolution: Literal["hyperlaplacian", "wiener", "rl"] = "hyperlaplacian",
+    space: Literal["auto", "linear", "srgb"] = "auto",
+    kernel_size: int = DEFAULT_KERNEL_SIZE,
+    frames: tuple[np.ndarray, np.ndarray] | None = None,
+    device: str = "auto",
+    progress: bool | Callable[[int, int], None] = False,
+) -> Restoration:
+    """Restore one blurred picture.
+
+    Args:
+        image: blurred float image in ``[0, 1]`` as stored (sRGB for camera pictures),
+            ``(H, W)`` or ``(H, W, C)`` with ``C`` in 1, 3, 4 (alpha passes through).
+        method: ``auto``, ``network``, ``kernel``, ``blind`` or ``motion`` (module docstring).
+        kernel: the known blur kernel (true-convolution orientation, any scale) for
+            ``kernel``; with ``auto`` a kernel means ``kernel``.
+        model: restoration network for ``network`` (and ``auto``).
+        weights: safetensors weights for ``model``'s architecture instead of the shipped ones.
+        deblurrer: an already loaded :class:`unblur.restoration.network.Deblurrer` to use for
+            ``network`` (a batch loads it once); ``model``, ``weights`` and ``device`` are then
+            ignored.
+        deconvolution: the non-blind method for ``kernel``.
+        space: colour space of the classical methods: ``linear`` light (camera pictures),
+            ``srgb`` (the stored values: data already linear), or ``auto`` (decided from the
+            picture: :func:`unblur.restoration.auto.choose_space`).
+        kernel_size: odd kernel side for ``blind`` and ``auto``; at least as long as the blur.
+        frames: ``(previous, next)`` video frames for ``motion`` (two-frame network).
+        device: torch device for the networks.
+        progress: show a progress bar (or call ``progress(done, total)``) over the network's
+            tiles or the varying deconvolution's patches.
+
+    Returns:
+        A :class:`Restoration`.
+
+    Raises:
+        ValueError: an unknown method, space or deconvolution; ``kernel`` without a kernel
+            or a kernel with another method; a bad image.
+        unblur.errors.KernelError: a kernel that cannot be used (empty, negative, too big).
+        unblur.errors.InputError: a picture too small for ``blind``'s ``kernel_size``.
+        unblur.errors.ModelError: unknown model or unreadable weights.
+
+    Example:
+        >>> import numpy as np, unblur
+        >>> blurred = np.full((64, 64, 3), 0.5, np.float32)
+        >>> result = unblur.restore(blurred, "network")
+        >>> result.method, result.pixels.shape
+        ('network', (64, 64, 3))
+    """
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if space not in SPACES:
+        raise ValueError(f"unknown space {space!r}; choose from {', '.join(SPACES)}")
+    if deconvolution not in DECONVOLUTIONS:
+        raise ValueError(
+            f"unknown deconvolution {deconvolution!r}; choose from {', '.join(DECONVOLUTIONS)}"
+        )
+    if kernel is not None and method not in ("auto", "kernel"):
+        raise ValueError(f"a kernel is for method 'kernel'; method {method!r} needs none")
+    if method == "kernel" and kernel is None:
+        raise ValueError("method 'kernel' needs the blur kernel")
+    pixels = _check_image(image)
+    alpha = pixels[..., 3:] if pixels.ndim == 3 and pixels.shape[2] == 4 else None
+    colour = pixels[..., :3] if alpha is not None else pixels
+
+    reason = "asked for"
+    if method == "auto" and kernel is not None:
+        method, reason = "kernel", "a kernel was given"
+    chosen_space, space_reason = space, "asked for"
+    if space == "auto":
+        from unblur.restoration.auto import choose_space
+
+        chosen_space, space_reason = choose_space(colour)
+
+    evidence = None
+    if method == "auto":
+        from unblur.restoration.auto import choose, uniform_blur_evidence
+
+        evidence = uniform_blur_evidence(_in_space(colour, chosen_space), kernel_size)
+        method, reason = choose(evidence)
+
+    result_kernel = None
+    estimate = None
+    model_name = None
+    used_space: str | None = chosen_space
+    if method == "network":
+        restored, model_name = _network(colour, model, weights, deblurrer, device, progress)
+        used_space = None
+    elif method == "kernel":
+        from unblur.restoration import deconv
+
+        assert kernel is not None
+        result_kernel = deconv.validate_kernel(kernel, colour.shape, name="kernel")
+        data = _in_space(colour, chosen_space)
+        restored = _out_of_space(
+            deconv.deconvolve(data, result_kernel, method=deconvolution), chosen_space
+        )
+        reason = f"{reason}; {deconvolution}"
+    elif method == "blind":
+        restored, result_kernel = _blind(colour, kernel_size, chosen_space, evidence)
+    else:  # motion
+        from unblur.restoration.field import deblur_motion
+        from unblur.restoration.network import resolve_device
+
+        restored, estimate = deblur_motion(
+            colour,
+            space=chosen_space,
+            frames=frames,
+            device=str(resolve_device(device)),
+            progress=bool(progress),
+        )
+    if used_space is not None and space == "auto":
+        reason = f"{reason}; {space_reason}"
+    restored = np.clip(restored, 0.0, 1.0).astype(np.float32)
+    if alpha is not None:
+        restored = np.concatenate([restored, alpha], axis=2)
+    return Restoration(
+        pixels=restored,
+        method=method,
+        reason=reason,
+        seconds=time.perf_counter() - start,
+        model=model_name,
+        space=used_space,
+        kernel=result_kernel,
+        motion=estimate,
+        evidence=evidence,
+    )
+
+
+def _network(
+    colour: np.ndarray,
+    model: str,
+    weights: str | Path | None,
+    deblurrer: Deblurrer | None,
+    device: str,
+    progress: bool | Callable[[int, int], None],
+) -> tuple[np.ndarray, str]:
+    from unblur.restoration import network
+
+    if deblurrer is None:
+        deblurrer = network.cached_deblurrer(model, weights=weights, device=device)
+    return deblurrer.restore(colour, progress=progress), deblurrer.name
+
+
+def _blind(
+    colour: np.ndarray, kernel_size: int, space: str, evidence: Evidence | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deconvolve with one estimated kernel: the window kernel ``auto`` found most in
+    agreement, or (asked for directly) the kernel of the most textured window."""
+    from unblur.errors import InputError
+    from unblur.restoration import blind, deconv
+
+    if min(colour.shape[:2]) < 2 * kernel_size:
+        raise InputError(
+            f"image {colour.shape[1]}x{colour.shape[0]} is too small for kernel size "
+            f"{kernel_size} (needs at least {2 * kernel_size} px a side)"
+        )
+    data = _in_space(colour, space)
+    if evidence is not None and evidence.kernels:
+        kernel = evidence.kernels[evidence.best]
+        restored = deconv.hyper_laplacian(data, kernel)
+    else:
+        restored, kernel = blind.deblur_blind(data, kernel_size)
+    return _out_of_space(restored, space), kernel

@@ -1,0 +1,178 @@
+"""Training checkpoints and weights as safetensors: exact resume, nothing unpickled.
+
+A checkpoint is ``last.safetensors`` (weights ``params.*``, EMA weights ``params_ema.*`` and
+the AdamW moments ``optim.*``, with the training state as JSON metadata) plus ``last.json``
+(the same state, for people and tools). Both are written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from unblur.errors import InputError, ModelError
+from unblur.io import atomic_write
+
+__all__ = [
+    "CHECKPOINT_LIMIT_BYTES",
+    "load_checkpoint",
+    "load_optimizer_tensors",
+    "optimizer_tensors",
+    "save_checkpoint",
+    "save_weights",
+]
+
+CHECKPOINT_LIMIT_BYTES = 50 * 1024 * 1024
+"""Above this, the optimizer state goes to a file of its own next to ``last.safetensors``."""
+
+_STATE_KEY = "unblur_state"
+FORMAT = 1
+
+
+def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def _cpu(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {prefix + k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+
+
+def _save_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
+    from safetensors.torch import save
+
+    blob = save(tensors, metadata=metadata)  # bytes: atomic_write keeps the usual file mode
+    atomic_write(path, lambda tmp: tmp.write_bytes(blob))
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except FileNotFoundError:
+        raise InputError("checkpoint file is missing", path) from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"not a valid safetensors checkpoint ({reason})", path) from None
+
+
+def optimizer_tensors(
+    optimizer: torch.optim.Optimizer, names: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """AdamW state as flat tensors named ``optim.<parameter name>.<state key>``."""
+    state = optimizer.state_dict()["state"]
+    out: dict[str, torch.Tensor] = {}
+    for index, name in enumerate(names):
+        for key, value in state.get(index, {}).items():
+            out[f"optim.{name}.{key}"] = torch.as_tensor(value).detach().to("cpu").contiguous()
+    return out
+
+
+def load_optimizer_tensors(
+    optimizer: torch.optim.Optimizer, names: Sequence[str], tensors: dict[str, torch.Tensor]
+) -> None:
+    """Inverse of :func:`optimizer_tensors` (parameters without state stay without)."""
+    state_dict = optimizer.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for index, name in enumerate(names):
+        prefix = f"optim.{name}."
+        entries = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if entries:
+            state[index] = entries
+    state_dict["state"] = state
+    optimizer.load_state_dict(state_dict)
+
+
+def save_checkpoint(
+    directory: Path,
+    *,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    names: Sequence[str],
+    state: dict[str, Any],
+) -> Path:
+    """Write ``directory/last.safetensors`` and ``last.json`` atomically.
+
+    The safetensors file holds ``params.*`` (weights), ``params_ema.*`` (EMA weights) and
+    ``optim.*`` (AdamW state, :func:`optimizer_tensors`) and, as metadata, the training
+    ``state`` as JSON (the authoritative copy; ``last.json`` is the same for people and
+    tools). If the file would exceed :data:`CHECKPOINT_LIMIT_BYTES`, the optimizer state goes
+    to ``optim-<step>.safetensors`` instead, written first and named in the state, so that an
+    interrupted save never pairs weights with another step's moments; older ones are removed.
+
+    Returns:
+        The path of ``last.safetensors``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = _cpu(model.state_dict(), "params.") | _cpu(ema.state_dict(), "params_ema.")
+    optim = optimizer_tensors(optimizer, names)
+    state = dict(state)
+    if _tensors_bytes(tensors) + _tensors_bytes(optim) > CHECKPOINT_LIMIT_BYTES:
+        state["optim_file"] = f"optim-{int(state['step']):08d}.safetensors"
+        _save_safetensors(directory / state["optim_file"], optim, {"step": str(state["step"])})
+    else:
+        state["optim_file"] = None
+        tensors |= optim
+    text = json.dumps(state, indent=2, sort_keys=True)
+    path = directory / "last.safetensors"
+    _save_safetensors(path, tensors, {_STATE_KEY: text})
+    atomic_write(directory / "last.json", lambda tmp: tmp.write_text(text + "\n"))
+    for old in directory.glob("optim-*.safetensors"):
+        if old.name != state["optim_file"]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(
+    directory: Path,
+    *,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    names: Sequence[str],
+) -> dict[str, Any]:
+    """Load ``directory/last.safetensors`` into the model, EMA and optimizer; return the state.
+
+    Raises:
+        InputError: missing, unreadable or inconsistent checkpoint files.
+        ModelError: weights that do not fit the model.
+    """
+    path = directory / "last.safetensors"
+    tensors, metadata = _read_safetensors(path)
+    try:
+        state = json.loads(metadata[_STATE_KEY])
+    except (KeyError, ValueError):
+        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    if state.get("format") != FORMAT:
+        raise InputError(f"checkpoint format {state.get('format')!r} is not {FORMAT}", path)
+    if state.get("optim_file"):
+        optim_path = directory / state["optim_file"]
+        optim, optim_meta = _read_safetensors(optim_path)
+        if optim_meta.get("step") != str(state["step"]):
+            raise InputError(f"optimizer state is not from step {state['step']}", optim_path)
+        tensors |= optim
+    for prefix, module in (("params.", model), ("params_ema.", ema)):
+        group = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(group, strict=True)
+        except RuntimeError as err:
+            first = str(err).splitlines()[0]
+            raise ModelError(f"checkpoint does not fit the model ({first})", path) from None
+    load_optimizer_tensors(
+        optimizer, names, {k: v for k, v in tensors.items() if k.startswith("optim.")}
+    )
+    return state
+
+
+def save_weights(path: Path, model: nn.Module, metadata: dict[str, str]) -> None:
+    """Write a model's weights as plain safetensors (loadable with ``load_weights``)."""
+    _save_safetensors(path, _cpu(model.state_dict(), ""), metadata)

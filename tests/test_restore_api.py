@@ -1,0 +1,161 @@
+"""unblur.restore: the one restoration entry point and its auto rule."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scenes import textured_scene
+
+import unblur
+from unblur import blur, io, metrics
+from unblur.restoration import auto
+from unblur.restoration.api import Restoration, restore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shaken(size: int = 256, seed: int = 3, length: float = 12.0) -> tuple[np.ndarray, ...]:
+    grey = textured_scene(size, size, seed=seed)
+    sharp = np.stack([grey, 0.9 * grey, 0.8 * grey], axis=2).astype(np.float32)
+    kernel = blur.shake_kernel(size=17, rng=4, length=length).kernel
+    blurred = io.linear_to_srgb(blur.blur_image(io.srgb_to_linear(sharp), kernel))
+    return np.clip(blurred, 0, 1).astype(np.float32), sharp, kernel
+
+
+def test_public_surface() -> None:
+    assert unblur.restore is restore
+    assert unblur.Restoration is Restoration
+    assert "restore" in dir(unblur)
+
+
+def test_kernel_method_and_auto_with_kernel_restore(tmp_path: Path) -> None:
+    blurred, sharp, kernel = _shaken()
+    before = metrics.psnr(sharp, blurred, crop_border=8)
+    for method in ("kernel", "auto"):
+        result = restore(blurred, method, kernel=kernel, space="linear")  # type: ignore[arg-type]
+        assert result.method == "kernel" and result.space == "linear"
+        assert result.kernel is not None and result.kernel.sum() == pytest.approx(1, abs=1e-5)
+        assert metrics.psnr(sharp, result.pixels, crop_border=8) > before + 5
+        assert result.seconds > 0 and "hyperlaplacian" in result.reason
+
+
+def test_auto_deconvolves_uniform_camera_shake() -> None:
+    blurred, sharp, _ = _shaken()
+    result = restore(blurred, kernel_size=21)
+    assert result.evidence is not None
+    assert result.evidence.agreement >= auto.AGREEMENT_MIN, result.evidence
+    assert result.method == "blind" and result.space == "linear"
+    assert "agree" in result.reason and "linear light" in result.reason
+    gain = metrics.shift_compensated_psnr(sharp, result.pixels) - metrics.shift_compensated_psnr(
+        sharp, blurred
+    )
+    assert gain > 3.0, gain
+
+
+def test_auto_runs_the_network_when_the_blur_varies() -> None:
+    # left half smeared horizontally, right half vertically: no one kernel fits
+    grey = textured_scene(256, 512, seed=5)
+    sharp = np.stack([grey] * 3, axis=2).astype(np.float32)
+    lin = io.srgb_to_linear(sharp)
+    left = blur.blur_image(lin, blur.linear_kernel(15, 0.0))
+    right = blur.blur_image(lin, blur.linear_kernel(15, 90.0))
+    mixed = np.concatenate([left[:, :256], right[:, 256:]], axis=1)
+    blurred = np.clip(io.linear_to_srgb(mixed), 0, 1).astype(np.float32)
+    result = restore(blurred, kernel_size=21)
+    assert result.evidence is not None
+    assert result.evidence.agreement < auto.AGREEMENT_MIN, result.evidence
+    assert result.method == "network" and result.model == "nafnet-fast"
+    assert "disagree" in result.reason
+    assert result.pixels.shape == blurred.shape
+    assert metrics.psnr(sharp, result.pixels) >= metrics.psnr(sharp, blurred) - 0.1
+
+
+def test_auto_on_a_tiny_or_flat_picture_uses_the_network() -> None:
+    flat = np.full((40, 40, 3), 0.5, np.float32)
+    result = restore(flat)
+    assert result.method == "network" and "too small" in result.reason
+    np.testing.assert_allclose(result.pixels, flat, atol=0.02)
+
+
+def test_alpha_and_grey_pass_through() -> None:
+    blurred, _, kernel = _shaken(128)
+    rgba = np.concatenate([blurred, np.linspace(0, 1, 128 * 128).reshape(128, 128, 1)], axis=2)
+    result = restore(rgba.astype(np.float32), "kernel", kernel=kernel)
+    assert result.pixels.shape == (128, 128, 4)
+    np.testing.assert_array_equal(result.pixels[..., 3], rgba[..., 3].astype(np.float32))
+    grey = restore(blurred[..., 0], "kernel", kernel=kernel)
+    assert grey.pixels.shape == (128, 128) and grey.space == "srgb"
+    assert "grey picture" in grey.reason
+
+
+def test_network_result_records_the_model() -> None:
+    img = np.random.default_rng(0).random((64, 80, 3)).astype(np.float32)
+    result = restore(img, "network")
+    assert (result.method, result.model, result.space, result.kernel) == (
+        "network",
+        "nafnet-fast",
+        None,
+        None,
+    )
+    assert result.pixels.shape == img.shape and result.pixels.dtype == np.float32
+    assert result.describe().startswith("network (nafnet-fast): asked for [")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "magic"}, "unknown method"),
+        ({"method": "kernel"}, "needs the blur kernel"),
+        ({"method": "network", "kernel": np.ones((3, 3))}, "a kernel is for"),
+        ({"space": "lab"}, "unknown space"),
+        ({"deconvolution": "fast"}, "unknown deconvolution"),
+    ],
+)
+def test_bad_arguments_raise(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        restore(np.zeros((32, 32, 3), np.float32), **kwargs)
+
+
+def test_bad_images_raise() -> None:
+    with pytest.raises(ValueError, match="float"):
+        restore(np.zeros((32, 32, 3), np.uint8), "network")
+    with pytest.raises(ValueError, match="C in 1, 3, 4"):
+        restore(np.zeros((32, 32, 2), np.float32), "network")
+
+
+def test_kernel_agreement_is_shift_invariant_and_direction_aware() -> None:
+    k = blur.linear_kernel(11, 30.0)
+    shifted = np.roll(np.pad(k, 4), 3, axis=1)
+    assert auto.kernel_agreement(k, shifted) == pytest.approx(1.0, abs=1e-6)
+    other = blur.linear_kernel(11, 120.0)
+    assert auto.kernel_agreement(k, other) < 0.4
+    assert auto.kernel_agreement(k, np.zeros_like(k)) == 0.0
+
+
+def test_choose_states_its_numbers() -> None:
+    k = [np.eye(3)]
+    ev = auto.Evidence(0.9, 0.001, k * 3, [(0, 0, 64)] * 3)
+    assert choose_method(ev) == "blind"
+    assert choose_method(auto.Evidence(0.2, 0.001, k * 3, [(0, 0, 64)] * 3)) == "network"
+    method, reason = auto.choose(auto.Evidence(0.9, 0.5, k * 3, [(0, 0, 64)] * 3))
+    assert method == "network" and "noisy" in reason and "0.500" in reason
+
+
+def choose_method(ev: auto.Evidence) -> str:
+    return auto.choose(ev)[0]
+
+
+def test_readme_python_example_runs(tmp_path: Path) -> None:
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README has no Python example"
+    code = "\n".join(blocks).replace('"examples/', f'"{REPO / "examples"}/')
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

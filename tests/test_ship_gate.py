@@ -1,0 +1,212 @@
+"""benchmarks/ship_gate.py: the verdict, candidates from checkpoints, --ship, errors.
+
+Generated data only (a tiny data root in a temporary folder) and randomly initialised
+networks; the real shipped weights file is never written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from scenes import textured_scene
+
+from unblur import export, io
+from unblur.models import create_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _import_gate():
+    spec = importlib.util.spec_from_file_location("ship_gate", ROOT / "benchmarks" / "ship_gate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+gate = _import_gate()
+
+TINY = gate.Sizes(crop=64, pair_crop=64, limit=2, motion_size=32, motion_count=3)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gopro-frameavg (GOPR0374 + a GOPR0477 pair that must be left out), set14, set5."""
+    root = tmp_path_factory.mktemp("data")
+    for folder in ("gopro-frameavg/sharp", "gopro-frameavg/blur", "set14/images", "set5/images"):
+        (root / folder).mkdir(parents=True)
+    for i, scene in enumerate(("GOPR0374_11_00_a", "GOPR0374_11_00_b", "GOPR0477_11_00_c")):
+        sharp = textured_scene(80, 96, 3, seed=i)
+        blurred = np.clip(sharp + 0.05 * np.roll(sharp, 3, axis=1), 0, 1) / 1.05
+        io.write_image(root / "gopro-frameavg" / "sharp" / f"{scene}.png", sharp)
+        io.write_image(root / "gopro-frameavg" / "blur" / f"{scene}.png", blurred)
+    for folder, count in (("set14", 3), ("set5", 1)):
+        for i in range(count):
+            photo = textured_scene(72, 88, 3, seed=10 + i)
+            io.write_image(root / folder / "images" / f"{folder}_{i}.png", photo)
+    return root
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    """Randomly initialised nafnet-fast weights standing in for the shipped ones."""
+    torch.manual_seed(0)
+    net = create_model("nafnet-fast", pretrained=False)
+    path = tmp_path_factory.mktemp("w") / "nafnet-fast.safetensors"
+    export.save_weights(path, net, "nafnet-fast")
+    return path, net
+
+
+def _score(name: str, shipped: float, candidate: float, lower: bool = False):
+    return gate.SetScore(name, 3, 20.0, shipped, candidate, lower)
+
+
+def test_verdict_needs_every_set_better() -> None:
+    better = [_score("a", 25.0, 25.3), _score("b", 30.0, 30.01)]
+    assert gate.verdict(better)
+    assert not gate.verdict([*better, _score("c", 28.0, 27.9)])  # one set regresses
+    assert not gate.verdict([*better, _score("c", 28.0, 28.0)])  # equal is not better
+    assert not gate.verdict([*better, _score("c", 28.0, float("nan"))])
+    assert not gate.verdict([])
+    # errors: lower is better
+    assert gate.verdict([_score("linear", 3.4, 3.3, True), _score("still", 1.5, 1.4, True)])
+    assert not gate.verdict([_score("linear", 3.4, 3.3, True), _score("still", 1.5, 1.6, True)])
+    # nothing shipped: the input is the baseline
+    assert gate.verdict([gate.SetScore("a", 1, 20.0, None, 20.5)])
+    assert not gate.verdict([gate.SetScore("a", 1, 20.0, None, 19.5)])
+
+
+def test_sets_are_fixed_and_leave_training_pairs_out(data_root: Path) -> None:
+    sets = gate.build_restore_sets(data_root, TINY)
+    assert list(sets) == ["gopro0374", "shake", "varying", "noisy"]
+    assert [p.name for p in sets["gopro0374"]] == ["GOPR0374_11_00_a.png", "GOPR0374_11_00_b.png"]
+    assert [len(sets[n]) for n in ("shake", "varying", "noisy")] == [2, 2, 3]  # noisy: set5+set14
+    assert all(p.blur.shape == (64, 64, 3) for ps in sets.values() for p in ps)
+    again = gate.build_restore_sets(data_root, TINY)
+    for name, pairs in sets.items():
+        for a, b in zip(pairs, again[name], strict=True):
+            np.testing.assert_array_equal(a.blur, b.blur)
+    # the noisy set is noisier than camera shake alone on the same photos
+    residual = [np.std(p.blur - p.sharp) for p in sets["noisy"][1:]]
+    assert np.mean(residual) > np.mean([np.std(p.blur - p.sharp) for p in sets["shake"]])
+
+
+def test_identical_candidate_fails_and_ship_writes_nothing(
+    data_root: Path,
+    weights: tuple[Path, torch.nn.Module],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shipped_dir = tmp_path / "shipped"
+    shipped_dir.mkdir()
+    target = shipped_dir / "nafnet-fast.safetensors"
+    target.write_bytes(weights[0].read_bytes())
+    before = target.read_bytes()
+    out_json, out_md = tmp_path / "gate.json", tmp_path / "gate.md"
+    argv = ["--model", "nafnet-fast", "--candidate", str(weights[0]), "--data", str(data_root)]
+    argv += ["--target", str(target), "--ship", "--json", str(out_json)]
+    argv += ["--markdown", str(out_md), "--quiet"]
+    assert gate.main(argv, sizes=TINY) == 1
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in shipped_dir.iterdir()) == ["nafnet-fast.safetensors"]
+    captured = capsys.readouterr()
+    assert "not shipped" in captured.err
+    assert "FAIL" in captured.out and "| gopro0374 | 2 |" in captured.out
+    result = json.loads(out_json.read_text())
+    assert result["verdict"] == "FAIL"
+    assert [s["name"] for s in result["sets"]] == ["gopro0374", "shake", "varying", "noisy"]
+    assert all(s["gain"] == 0.0 and not s["better"] for s in result["sets"])
+    assert result["shipped_sha256"] == result["candidate_sha256"]
+    assert out_md.read_text() == captured.out
+
+
+def _checkpoint(directory: Path) -> tuple[Path, torch.nn.Module, torch.nn.Module]:
+    from unblur.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    model = create_model("nafnet-fast", pretrained=False)
+    ema = create_model("nafnet-fast", pretrained=False)
+    optimizer = torch.optim.AdamW(model.parameters())
+    names = [n for n, _ in model.named_parameters()]
+    path = save_checkpoint(
+        directory, model=model, ema=ema, optimizer=optimizer, names=names, state={"step": 7}
+    )
+    return path, model, ema
+
+
+def test_checkpoint_candidate_gives_its_ema_weights(tmp_path: Path) -> None:
+    path, model, ema = _checkpoint(tmp_path / "ckpt")
+    prefix, source = gate.weights_prefix(path)
+    assert prefix == "params_ema." and "step 7" in source
+    net, _ = gate.load_candidate("nafnet-fast", path)
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(value, ema.state_dict()[key], rtol=0, atol=0)
+    key = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.numel() > 1)
+    assert not torch.equal(net.state_dict()[key], model.state_dict()[key])
+
+
+def test_ship_on_pass_writes_the_ema_weights(
+    data_root: Path,
+    weights: tuple[Path, torch.nn.Module],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path, _, ema = _checkpoint(tmp_path / "ckpt")
+    target = tmp_path / "nafnet-fast.safetensors"
+    target.write_bytes(weights[0].read_bytes())
+    better = [_score(n, 25.0, 25.5) for n in ("gopro0374", "shake", "varying", "noisy")]
+    monkeypatch.setattr(gate, "evaluate", lambda *args: better)
+    argv = ["--model", "nafnet-fast", "--candidate", str(path), "--data", str(data_root)]
+    assert gate.main([*argv, "--target", str(target), "--ship", "--quiet"], sizes=TINY) == 0
+    assert "PASS" in capsys.readouterr().out
+    written = load_file(str(target))
+    for key, value in ema.state_dict().items():
+        torch.testing.assert_close(written[key], value, rtol=0, atol=0)
+    assert target.stat().st_size < gate.MAX_WEIGHTS_BYTES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "nafnet-fast.safetensors"]
+
+
+@pytest.mark.parametrize("problem", ["missing", "pickle", "architecture", "data"])
+def test_errors_are_one_line(
+    problem: str,
+    data_root: Path,
+    weights: tuple[Path, torch.nn.Module],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    candidate, data = tmp_path / "candidate.safetensors", data_root
+    if problem == "pickle":
+        torch.save({"x": torch.zeros(2)}, candidate)
+    elif problem == "architecture":
+        save_file({"conv.weight": torch.zeros(2, 2)}, str(candidate))
+    elif problem == "data":
+        candidate, data = weights[0], tmp_path / "no-data"
+    argv = ["--model", "nafnet-fast", "--candidate", str(candidate), "--data", str(data)]
+    target = tmp_path / "target.safetensors"
+    assert gate.main([*argv, "--target", str(target), "--ship", "--quiet"], sizes=TINY) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ship_gate: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not target.exists()
+
+
+def test_motion_gate_identical_weights_fail(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.manual_seed(2)
+    net = create_model("motion-single", pretrained=False)
+    target = export.save_weights(tmp_path / "motion-single.safetensors", net, "motion-single")
+    argv = ["--model", "motion-single", "--candidate", str(target), "--data", str(data_root)]
+    assert gate.main([*argv, "--target", str(target), "--quiet"], sizes=TINY) == 1
+    out = capsys.readouterr().out
+    assert "median EPE in px" in out and "FAIL" in out
+    assert "| linear | 1 |" in out and "| still | 1 |" in out
