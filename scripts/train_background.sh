@@ -3,7 +3,8 @@
 #
 #   bash scripts/train_background.sh start [MINUTES]   # default 150: ends before a 180-min session
 #   bash scripts/train_background.sh status            # steps, speed, latest validation
-#   bash scripts/train_background.sh stop              # SIGTERM: both runs checkpoint and exit
+#   bash scripts/train_background.sh stop              # SIGTERM: both runs checkpoint and exit,
+#                                                      # then their checkpoints are slimmed
 #
 # It resumes, nice'd, one thread each (two threads on two busy cores ran 6x slower than one):
 #   * the restoration run, configs/nafnet-fast-gopro.yaml into checkpoints/nafnet-fast-gopro
@@ -11,8 +12,11 @@
 #   * one motion network, whichever of motion-single / motion-frames has fewer steps, for
 #     MOTION_STEPS (default 20000) more steps (a warm restart of its cosine schedule).
 # Each run checkpoints every 500 steps, and on SIGTERM after the current step; `timeout` sends
-# that SIGTERM when MINUTES are up. Logs: runs/background/*.log. Afterwards, commit the
-# checkpoints once (see MODELS.md) and ship new weights only through benchmarks/ship_gate.py.
+# that SIGTERM when MINUTES are up. Logs: runs/background/*.log. `stop` then slims the
+# checkpoints to their EMA weights and state (python -m unblur.train.checkpoint slim: a third of
+# the size; the next session resumes with a warm restart), so that the one commit of training
+# state a session stays small (git count-objects -vH). Ship new weights only through
+# benchmarks/ship_gate.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=runs/background
@@ -66,6 +70,10 @@ stop)
         while kill -0 "$pid" 2>/dev/null; do sleep 2; done
         rm -f "$dir/$name.pid"
         echo "train_background: $name stopped"
+    done
+    for run in checkpoints/nafnet-fast-gopro checkpoints/motion-single checkpoints/motion-frames; do
+        [ -f "$run/ckpt/last.json" ] || continue
+        grep -q '"slim": true' "$run/ckpt/last.json" || "$py" -m unblur.train.checkpoint slim "$run/ckpt"
     done
     ;;
 status)

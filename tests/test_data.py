@@ -183,6 +183,30 @@ def test_frame_source_averages_a_window_in_linear_light(tmp_path: Path) -> None:
         np.testing.assert_array_equal(pair.sharp, want_sharp[window])
 
 
+def test_frame_source_can_average_the_stored_values(tmp_path: Path) -> None:
+    seq = tmp_path / "frames"
+    seq.mkdir()
+    frames = []
+    for i in range(6):
+        frame = np.roll(textured_scene(40, 56, 3, seed=1), 2 * i, axis=1)
+        io.write_image(seq / f"{i:06d}.png", frame)
+        frames.append(io.read_image(seq / f"{i:06d}.png").pixels)
+    with pytest.raises(ValueError, match="srgb_prob"):
+        data.FrameSource(seq, window=(3, 5), srgb_prob=1.5)
+    source = data.FrameSource(seq, window=(3, 5), srgb_prob=1.0)
+    pair = source.sample(32, np.random.default_rng(3))
+    info = pair.info
+    assert info["space"] == "stored"
+    window = (slice(info["top"], info["top"] + 32), slice(info["left"], info["left"] + 32))
+    stored, _ = blur.average_window(frames, info["start"], info["window"], gamma=None)
+    linear, _ = blur.average_window(frames, info["start"], info["window"], gamma="srgb")
+    np.testing.assert_allclose(pair.blur, stored[window], atol=1e-6)
+    assert np.abs(pair.blur - linear[window]).max() > 0.01  # the two averages differ
+    mixed = data.FrameSource(seq, window=(3, 5), srgb_prob=0.5)
+    spaces = {mixed.sample(24, np.random.default_rng(s)).info["space"] for s in range(16)}
+    assert spaces == {"stored", "linear"}
+
+
 def test_frame_source_noise_and_short_sequences(tmp_path: Path) -> None:
     write_photos(tmp_path / "frames", 4, 40, 40)  # the folder itself is one sequence
     with pytest.raises(InputError, match="no sequence of at least 7 frames"):

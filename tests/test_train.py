@@ -283,6 +283,27 @@ def test_resume_is_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert steps == ["step", "2", "4", "6", "8"]
 
 
+def test_slim_checkpoint_resumes_as_a_warm_restart(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path)
+    run_tiny(path, out=tmp_path / "run", stop_at=4)
+    ckpt = tmp_path / "run" / "ckpt"
+    full = load_file(ckpt / "last.safetensors")
+    before, after = checkpoint.slim(ckpt)
+    assert after < before / 2
+    slimmed = load_file(ckpt / "last.safetensors")
+    assert set(slimmed) == {k for k in full if k.startswith("params_ema.")}
+    state = json.loads((ckpt / "last.json").read_text())
+    assert state["slim"] is True and state["step"] == 4
+    second = run_tiny(path, out=tmp_path / "run", resume=True)
+    assert second["steps"] == 8 and second["stopped"] == "done"
+    steps = [line.split(",")[0] for line in (tmp_path / "run" / "log.csv").read_text().split()]
+    assert steps[0] == "step" and steps[-1] == "8"
+    with pytest.raises(InputError, match="not a valid safetensors"):
+        (tmp_path / "bad").mkdir()
+        (tmp_path / "bad" / "last.safetensors").write_bytes(b"nope")
+        checkpoint.slim(tmp_path / "bad")
+
+
 def test_runs_are_not_overwritten_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:
     path = tiny_config(tmp_path, train={"steps": 2, "val_every": 0, "ckpt_every": 0})
     with pytest.raises(InputError, match="nothing to resume"):

@@ -3,6 +3,12 @@
 A checkpoint is ``last.safetensors`` (weights ``params.*``, EMA weights ``params_ema.*`` and
 the AdamW moments ``optim.*``, with the training state as JSON metadata) plus ``last.json``
 (the same state, for people and tools). Both are written to a temporary file and renamed.
+
+A *slim* checkpoint (:func:`slim`, ``python -m unblur.train.checkpoint slim DIR``) keeps only
+the EMA weights and the state: a third of the size, for committing a run's state to the
+repository once a session. Resuming from it is a warm restart: the weights start from the EMA
+weights and AdamW's moments are estimated afresh; the step, the schedule, the data stream and
+the log carry on.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
     "optimizer_tensors",
     "save_checkpoint",
     "save_weights",
+    "slim",
 ]
 
 CHECKPOINT_LIMIT_BYTES = 50 * 1024 * 1024
@@ -160,17 +167,79 @@ def load_checkpoint(
         if optim_meta.get("step") != str(state["step"]):
             raise InputError(f"optimizer state is not from step {state['step']}", optim_path)
         tensors |= optim
+    slimmed = bool(state.get("slim"))
     for prefix, module in (("params.", model), ("params_ema.", ema)):
-        group = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        source = "params_ema." if slimmed else prefix
+        group = {k[len(source) :]: v for k, v in tensors.items() if k.startswith(source)}
         try:
             module.load_state_dict(group, strict=True)
         except RuntimeError as err:
             first = str(err).splitlines()[0]
             raise ModelError(f"checkpoint does not fit the model ({first})", path) from None
-    load_optimizer_tensors(
-        optimizer, names, {k: v for k, v in tensors.items() if k.startswith("optim.")}
-    )
+    if not slimmed:
+        load_optimizer_tensors(
+            optimizer, names, {k: v for k, v in tensors.items() if k.startswith("optim.")}
+        )
     return state
+
+
+def slim(directory: Path) -> tuple[int, int]:
+    """Rewrite ``directory/last.safetensors`` with only the EMA weights and the state.
+
+    Returns:
+        ``(bytes before, bytes after)`` of the checkpoint files.
+
+    Raises:
+        InputError: no readable checkpoint there.
+    """
+    directory = Path(directory)
+    path = directory / "last.safetensors"
+    files = [path, *directory.glob("optim-*.safetensors")]
+    before = sum(f.stat().st_size for f in files if f.exists())
+    tensors, metadata = _read_safetensors(path)
+    try:
+        state = json.loads(metadata[_STATE_KEY])
+    except (KeyError, ValueError):
+        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    ema = {k: v for k, v in tensors.items() if k.startswith("params_ema.")}
+    if not ema:
+        raise InputError("checkpoint has no EMA weights", path)
+    state = dict(state, slim=True, optim_file=None)
+    text = json.dumps(state, indent=2, sort_keys=True)
+    _save_safetensors(path, ema, {_STATE_KEY: text})
+    atomic_write(directory / "last.json", lambda tmp: tmp.write_text(text + "\n"))
+    for old in directory.glob("optim-*.safetensors"):
+        old.unlink(missing_ok=True)
+    return before, path.stat().st_size
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from unblur.errors import UnblurError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m unblur.train.checkpoint",
+        description="Slim training checkpoints to their EMA weights and state (warm restart).",
+    )
+    parser.add_argument("action", choices=["slim"])
+    parser.add_argument("folders", nargs="+", type=Path, help="checkpoint folders (…/ckpt)")
+    args = parser.parse_args(argv)
+    status = 0
+    for folder in args.folders:
+        try:
+            before, after = slim(folder)
+        except UnblurError as err:
+            print(f"unblur: error: {err}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{folder}: {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
 
 
 def save_weights(path: Path, model: nn.Module, metadata: dict[str, str]) -> None:

@@ -444,6 +444,12 @@ class Trainer:
                 file=sys.stderr,
             )
         self.step = int(state["step"])
+        if state.get("slim") and self.dist.main and not self.quiet:
+            print(
+                f"unblur train: slim checkpoint: warm restart at step {self.step} from the EMA "
+                "weights, AdamW moments estimated afresh",
+                file=sys.stderr,
+            )
         best = state.get("best") or {}
         if "score" in best or "val_psnr" in best:  # val_psnr: restoration checkpoints of 2026-11
             value = best.get("score", best.get("val_psnr"))
