@@ -462,3 +462,27 @@ def test_cli_help_and_subprocess_error(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"unblur: error: {tmp_path / 'nope.yaml'}: no such config file"
     ]
+
+
+def test_channels_last_trains_the_same_run(tmp_path: Path) -> None:
+    """A speed option only: same config hash, and nearly the same weights as the plain run."""
+    plain_path = tiny_config(tmp_path)
+    plain = run_tiny(plain_path, out=tmp_path / "plain", steps=4)
+    fast_path = tiny_config(
+        tmp_path,
+        train={
+            "steps": 8,
+            "val_every": 4,
+            "ckpt_every": 4,
+            "log_every": 2,
+            "threads": 1,
+            "channels_last": True,
+        },
+    )
+    fast = run_tiny(fast_path, out=tmp_path / "fast", steps=4)
+    assert fast["config_hash"] == plain["config_hash"]
+    a = load_file(tmp_path / "plain" / "final_ema.safetensors")
+    b = load_file(tmp_path / "fast" / "final_ema.safetensors")
+    assert a.keys() == b.keys()
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst < 1e-3, worst

@@ -157,7 +157,7 @@ def choose(evidence: Evidence) -> tuple[str, str]:
     if a < AGREEMENT_MIN:
         return "network", (
             f"kernels of {len(evidence.kernels)} windows disagree (agreement {a:.2f} < "
-            f"{AGREEMENT_MIN}): the blur varies across the picture"
+            f"{AGREEMENT_MIN}): the blur seems to vary across the picture"
         )
     if s > NOISE_MAX:
         return "network", (

@@ -118,6 +118,10 @@ class TrainConfig:
         seed: seed of weights, pool and batches.
         threads: torch CPU threads per process (0: torch's default).
         max_minutes: stop cleanly after this many minutes of this call (``None``: no limit).
+        channels_last: train in the channels-last memory format (faster convolutions on
+            recent CPUs and GPUs; measure with ``benchmarks/train_speed.py``).
+        compile: ``torch.compile`` the training model once per call (minutes of compiling,
+            then faster steps; for long runs).
     """
 
     steps: int = 200_000
@@ -128,6 +132,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     max_minutes: float | None = None
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.log_every < 1:
@@ -290,10 +296,11 @@ def with_overrides(
 
 
 def config_hash(config: Any) -> str:
-    """SHA-256 of what shapes the training (not ``out``, ``data.data_root``,
-    ``train.max_minutes``)."""
+    """SHA-256 of what shapes the training (not ``out``, ``data.data_root``, nor how fast it
+    runs: ``train.max_minutes``, ``channels_last``, ``compile``)."""
     data = plain(config)
     data.pop("out", None)
     data.get("data", {}).pop("data_root", None)
-    data.get("train", {}).pop("max_minutes", None)
+    for key in ("max_minutes", "channels_last", "compile"):
+        data.get("train", {}).pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -33,7 +33,6 @@ upscaled: an upscaled photo is soft, and the network would learn that soft is sh
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,10 +42,10 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from unblur import blur, io
 from unblur.errors import InputError
+from unblur.progress import bar as progress_bar
 
 __all__ = [
     "BlurMix",
@@ -150,7 +149,7 @@ def _check_folder(folder: Path) -> Path:
 
 
 def _progress(items: Sequence[Any], what: str, quiet: bool) -> Any:
-    return tqdm(items, desc=what, unit="file", disable=quiet, leave=False, file=sys.stderr)
+    return progress_bar(items, desc=what, unit="file", level=1, enabled=not quiet)
 
 
 # --------------------------------------------------------------------------------------------
@@ -998,13 +997,12 @@ class PairPool:
             pairs[1, index] = to_uint8(pair.sharp).transpose(2, 0, 1)
             origin[index] = j
 
-        bar = tqdm(
+        bar = progress_bar(
             total=len(slots),
-            desc=what,
+            desc=what or "pairs",
             unit="pair",
-            disable=self.quiet or what is None,
-            leave=False,
-            file=sys.stderr,
+            level=1,
+            enabled=not self.quiet and what is not None,
         )
         with ThreadPoolExecutor(max_workers=threads or self.workers) as pool:
             for _ in pool.map(make, range(len(slots))):

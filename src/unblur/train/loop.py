@@ -352,6 +352,17 @@ class _Interval:
         }
 
 
+class _ChannelsLastInput(nn.Module):
+    """Feeds a channels-last model channels-last batches (no copies inside the convolutions)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.contiguous(memory_format=torch.channels_last))
+
+
 def check_run_folder(out: Path, resume: bool, main: bool = True) -> None:
     """Before any work: a run to resume exists, or a new run would not replace one.
 
@@ -401,6 +412,8 @@ class Trainer:
         self.out = Path(out)
         self.ckpt_dir = self.out / "ckpt"
         self.raw_model = task.model
+        if loop.channels_last:
+            self.raw_model.to(memory_format=torch.channels_last)
         self.sign = 1.0 if task.higher_is_better else -1.0
         self.ema = ModelEMA(self.raw_model, loop.ema_decay)
         groups, self.names = _param_groups(self.raw_model, optim.weight_decay)
@@ -411,6 +424,10 @@ class Trainer:
 
             ids = [device.index] if device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
+        if loop.channels_last:
+            self.model = _ChannelsLastInput(self.model)
+        if loop.compile:
+            self.model = torch.compile(self.model)  # type: ignore[assignment]
         self.step, self.best, self.best_step, self.wall_before = 0, -math.inf, 0, 0.0
         self.last_val: ValResult | None = None
         self.last_val_step = -1

@@ -311,8 +311,8 @@ class MotionTask:
         images = torch.from_numpy(self.pool.images[idx]).permute(0, 3, 1, 2).float() / 255
         targets = torch.from_numpy(self.pool.targets[idx])
         images, targets = _augment(images, targets, rng)
-        raw_model = model.module if hasattr(model, "module") else model
-        return motion_loss(raw_model, model(images.to(self.device)), targets.to(self.device))
+        # ``model`` may be wrapped (DDP, channels-last, compiled); the head is the task's own
+        return motion_loss(self.model, model(images.to(self.device)), targets.to(self.device))
 
     def after_step(self, step: int) -> None:
         del step  # the pool is fixed
