@@ -737,11 +737,8 @@ class Trainer:
 
 def run(
     make_task: Any,
-    *,
-    optim: OptimConfig,
-    loop: TrainConfig,
     config: Any,
-    out: Path,
+    *,
     config_path: Path | None = None,
     resume: bool = False,
     device: str = "auto",
@@ -752,9 +749,9 @@ def run(
 
     Args:
         make_task: ``make_task(device, dist_info, quiet) -> Task``, called once set up.
-        optim, loop: the shared parts of the config.
-        config: the whole config (a dataclass), recorded in ``OUT/config.yaml`` and hashed.
-        out: the run folder.
+        config: the whole config, a dataclass with ``optim`` (:class:`OptimConfig`), ``train``
+            (:class:`TrainConfig`) and ``out`` (the run folder); recorded in
+            ``OUT/config.yaml`` and hashed.
         config_path: the file the config came from (recorded in the summary).
         resume: continue from ``OUT/ckpt/last.safetensors``.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
@@ -765,6 +762,7 @@ def run(
     Returns:
         The summary also written to ``OUT/summary.json`` (an empty dict on ranks other than 0).
     """
+    optim, loop, out = config.optim, config.train, Path(config.out)
     start = time.perf_counter()
     dist_info, dev = setup_distributed(device)
     threads = torch.get_num_threads()

@@ -368,10 +368,7 @@ def train_motion(
 
     summary = run(
         make_task,
-        optim=config.optim,
-        loop=config.train,
-        config=config,
-        out=Path(config.out),
+        config,
         config_path=config_path,
         resume=resume,
         device=device,
