@@ -9,8 +9,9 @@
 # It resumes, nice'd, one thread each (two threads on two busy cores ran 6x slower than one):
 #   * the restoration run, configs/nafnet-fast-gopro.yaml into checkpoints/nafnet-fast-gopro
 #     (warm-started from the shipped nafnet-fast weights the first time);
-#   * one motion network, whichever of motion-single / motion-frames has fewer steps, for
-#     MOTION_STEPS (default 20000) more steps (a warm restart of its cosine schedule).
+#   * one motion network, whichever of motion-single / motion-frames has fewer steps: to the
+#     end of its schedule, or, when it has reached it, MOTION_STEPS (default 20000) further (a
+#     warm restart of its cosine schedule).
 # Each run checkpoints every 500 steps, and on SIGTERM after the current step; `timeout` sends
 # that SIGTERM when MINUTES are up. Logs: runs/background/*.log. `stop` then slims the
 # checkpoints to their EMA weights and state (python -m unblur.train.checkpoint slim: a third of
@@ -28,6 +29,15 @@ step_of() {  # the step of a run's last checkpoint, 0 if none
     local f=$1/ckpt/last.json
     [ -f "$f" ] && "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$f" \
         || echo 0
+}
+
+target_of() {  # the schedule's length if the checkpoint has not reached it, else step + $2
+    "$py" - "$1/ckpt/last.json" "$2" <<'PY'
+import json, sys
+state = json.load(open(sys.argv[1]))
+total = (state.get("scheduler") or {}).get("total_steps") or 0
+print(total if total > state["step"] else state["step"] + int(sys.argv[2]))
+PY
 }
 
 launch() {  # name minutes command...
@@ -51,9 +61,10 @@ start)
     launch restore "$minutes" "$py" -m unblur train configs/nafnet-fast-gopro.yaml "${resume[@]}" --quiet
     single=$(step_of checkpoints/motion-single)
     frames=$(step_of checkpoints/motion-frames)
-    if [ "$single" -le "$frames" ]; then name=motion-single step=$single; else name=motion-frames step=$frames; fi
+    if [ "$single" -le "$frames" ]; then name=motion-single; else name=motion-frames; fi
     launch motion "$minutes" "$py" -m unblur train "configs/$name.yaml" --resume \
-        --out "checkpoints/$name" --steps $((step + ${MOTION_STEPS:-20000})) --quiet
+        --out "checkpoints/$name" --steps "$(target_of "checkpoints/$name" "${MOTION_STEPS:-20000}")" \
+        --quiet
     ;;
 stop)
     for name in restore motion; do
