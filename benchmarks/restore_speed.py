@@ -46,7 +46,7 @@ from torch import nn
 
 from unblur.models import create_model, get_spec, list_models
 from unblur.models.restore_net import NAFNet
-from unblur.restoration import network as pipeline
+from unblur.restoration import network
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_NAFNET32_GMAC_PER_MP = 245.0  # 16 GMACs at 256x256 (NAFNet paper, GoPro width 32)
@@ -62,7 +62,7 @@ def load(name: str) -> tuple[nn.Module, str]:
     """The model with shipped weights if any, else seeded random weights that do something."""
     path = get_spec(name).weights_path
     if path is not None and path.is_file():
-        return pipeline.load_restore_model(name), "shipped"
+        return network.load_restore_model(name), "shipped"
     torch.manual_seed(0)
     model = create_model(name, pretrained=False)
     for pname, p in model.named_parameters():
@@ -135,7 +135,7 @@ def peak_rss_mib() -> float:
 def rss_child(name: str) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     model, _ = load(name)
-    deblurrer = pipeline.Deblurrer(model, device="cpu", local_pool=pipeline.DEFAULT_LOCAL_POOL)
+    deblurrer = network.Deblurrer(model, device="cpu", local_pool=network.DEFAULT_LOCAL_POOL)
     deblurrer.restore(np.zeros((64, 64, 3), np.float32))  # load what a first call loads
     before = peak_rss_mib()
     rng = np.random.default_rng(0)
@@ -190,9 +190,9 @@ def main() -> None:
             "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
             "gmac_per_mp": gmac_per_mp(model),
         }
-        tiled = pipeline.Deblurrer(model, device="cpu", local_pool=pipeline.DEFAULT_LOCAL_POOL)
-        whole = pipeline.Deblurrer(
-            model, device="cpu", tile=None, local_pool=pipeline.DEFAULT_LOCAL_POOL
+        tiled = network.Deblurrer(model, device="cpu", local_pool=network.DEFAULT_LOCAL_POOL)
+        whole = network.Deblurrer(
+            model, device="cpu", tile=None, local_pool=network.DEFAULT_LOCAL_POOL
         )
         t_tiled, out_tiled = best_time(lambda d=tiled: d.restore(image), args.repeat)
         t_whole, out_whole = best_time(lambda d=whole: d.restore(image), args.repeat)
@@ -205,16 +205,16 @@ def main() -> None:
         rows.append(row)
         print(f"{name}: done", file=sys.stderr)
 
-    big = None if args.skip_24mp else measure_rss(pipeline.DEFAULT_MODEL)
+    big = None if args.skip_24mp else measure_rss(network.DEFAULT_MODEL)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {threads} threads",
         "torch": torch.__version__,
         "frame": f"{FRAME[1]}x{FRAME[0]}",
-        "tile": pipeline.DEFAULT_TILE,
-        "tile_overlap": pipeline.DEFAULT_TILE_OVERLAP,
-        "local_pool": pipeline.DEFAULT_LOCAL_POOL,
+        "tile": network.DEFAULT_TILE,
+        "tile_overlap": network.DEFAULT_TILE_OVERLAP,
+        "local_pool": network.DEFAULT_LOCAL_POOL,
         "models": rows,
-        "big_image": None if big is None else {"model": pipeline.DEFAULT_MODEL, **big},
+        "big_image": None if big is None else {"model": network.DEFAULT_MODEL, **big},
     }
     print(table(result))
     if args.json is not None:

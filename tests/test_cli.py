@@ -19,7 +19,7 @@ from unblur.cli import export as export_cli
 from unblur.cli import image as image_cli
 from unblur.cli import main
 from unblur.models import create_model, get_spec, load_weights
-from unblur.restoration import network as pipeline
+from unblur.restoration import network
 from unblur.restoration.network import DEFAULT_MODEL
 
 DATA = Path(__file__).parent / "data"
@@ -410,9 +410,9 @@ def fast_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_defaults_mirror_the_library() -> None:
     from unblur import export
 
-    assert image_cli.DEFAULT_MODEL == pipeline.DEFAULT_MODEL == export_cli.DEFAULT_MODEL
-    assert image_cli.DEFAULT_TILE == pipeline.DEFAULT_TILE
-    assert image_cli.DEFAULT_TILE_OVERLAP == pipeline.DEFAULT_TILE_OVERLAP
+    assert image_cli.DEFAULT_MODEL == network.DEFAULT_MODEL == export_cli.DEFAULT_MODEL
+    assert image_cli.DEFAULT_TILE == network.DEFAULT_TILE
+    assert image_cli.DEFAULT_TILE_OVERLAP == network.DEFAULT_TILE_OVERLAP
     from unblur.restoration import api
 
     assert image_cli.METHODS == api.METHODS and image_cli.SPACES == api.SPACES

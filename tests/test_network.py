@@ -13,7 +13,7 @@ from scenes import textured_scene
 from unblur.errors import ConfigError, ModelError
 from unblur.models import create_model, registry
 from unblur.models.restore_net import NAFNet
-from unblur.restoration import network as pipeline
+from unblur.restoration import network
 from unblur.restoration.network import Deblurrer, deblur, tile_grid
 
 
@@ -157,14 +157,14 @@ def test_missing_cuda_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="CUDA is not available"):
         Deblurrer(tiny_net(), device="cuda")
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        pipeline.resolve_device("cuda:1")
+        network.resolve_device("cuda:1")
 
 
 def test_device_names() -> None:
-    assert pipeline.resolve_device("cpu") == torch.device("cpu")
-    assert pipeline.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert network.resolve_device("cpu") == torch.device("cpu")
+    assert network.resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ConfigError, match="unknown device"):
-        pipeline.resolve_device("abacus")
+        network.resolve_device("abacus")
 
 
 @pytest.mark.parametrize(
@@ -220,9 +220,9 @@ def weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = {k: v.contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(tmp_path / "nafnet-fast.safetensors"))
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
-    pipeline._cached.cache_clear()
+    network._cached.cache_clear()
     yield tmp_path
-    pipeline._cached.cache_clear()
+    network._cached.cache_clear()
 
 
 def test_missing_shipped_weights_name_the_file(tmp_path: Path, monkeypatch) -> None:
@@ -236,7 +236,7 @@ def test_missing_shipped_weights_name_the_file(tmp_path: Path, monkeypatch) -> N
 def test_named_model_with_weights(weights_dir: Path) -> None:
     image = textured_scene(40, 70, 3, seed=2)
     deblurrer = Deblurrer("nafnet-fast", device="cpu")
-    assert deblurrer.local_pool == pipeline.DEFAULT_LOCAL_POOL
+    assert deblurrer.local_pool == network.DEFAULT_LOCAL_POOL
     assert "nafnet-fast" in repr(deblurrer)
     # a custom weights file for the same architecture
     custom = Deblurrer("nafnet-fast", weights=weights_dir / "nafnet-fast.safetensors")
@@ -249,8 +249,8 @@ def test_named_model_with_weights(weights_dir: Path) -> None:
 
 def test_deblur_caches_the_model(weights_dir: Path) -> None:
     image = textured_scene(40, 70, 3, seed=2)
-    first = deblur(image, model=pipeline.DEFAULT_MODEL, device="cpu")
+    first = deblur(image, model=network.DEFAULT_MODEL, device="cpu")
     again = deblur(image, device="cpu", tile=32, tile_overlap=0)
     assert first.shape == image.shape == again.shape
-    info = pipeline._cached.cache_info()
+    info = network._cached.cache_info()
     assert (info.misses, info.hits) == (1, 1)
