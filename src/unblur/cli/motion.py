@@ -9,6 +9,8 @@ from unblur.cli._common import (
     HelpFormatter,
     add_common_io,
     add_kernel_size,
+    add_threads,
+    apply_threads,
     check_kernel_size,
     ensure_folder,
     expand_inputs,
@@ -74,6 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the networks work on the image shrunk to this long side",
     )
     add_common_io(p)
+    add_threads(p)
     p.set_defaults(run=run)
 
 
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         inputs, args.output, suffix="_motion", overwrite=args.overwrite, extension=".png"
     )
 
+    apply_threads(args.threads)
     import numpy as np
 
     from unblur import io
