@@ -274,7 +274,6 @@ def run(args: argparse.Namespace) -> int:
     outputs = plan_outputs(inputs, args.output, suffix=SUFFIX, overwrite=args.overwrite)
     out_for = dict(zip(inputs, outputs, strict=True))
     apply_threads(args.threads)
-    import numpy as np
 
     from unblur import io
     from unblur.restoration import deconv
@@ -290,31 +289,28 @@ def run(args: argparse.Namespace) -> int:
 
     def restore_one(path: Path) -> Path:
         image = io.read_image(path, max_pixels=args.max_pixels)
-        if method == "blind" and min(image.pixels.shape[:2]) < 2 * args.kernel_size:
-            raise InputError(
-                f"image {image.width}x{image.height} is too small for --kernel-size "
-                f"{args.kernel_size} (needs at least {2 * args.kernel_size} px a side)",
-                path,
-            )
         kernel = None
         if kernel_raw is not None:
             kernel = deconv.validate_kernel(kernel_raw, image.pixels.shape, name=str(args.kernel))
-        result = restore(
-            image.pixels,
-            args.method,
-            kernel=kernel,
-            deblurrer=deblurrer,
-            deconvolution=args.deconvolution,
-            space=args.space,
-            kernel_size=args.kernel_size,
-            device=args.device,
-            progress=not args.quiet,
-        )
+        try:
+            result = restore(
+                image.pixels,
+                args.method,
+                kernel=kernel,
+                deblurrer=deblurrer,
+                deconvolution=args.deconvolution,
+                space=args.space,
+                kernel_size=args.kernel_size,
+                device=args.device,
+                progress=not args.quiet,
+            )
+        except InputError as err:  # e.g. too small for --kernel-size: name the file
+            raise InputError(err.message, path) from None
         if args.verbose:
             print(f"{path}: {result.describe()}", file=sys.stderr)
         io.write_image(
             out_for[path],
-            image.with_pixels(np.clip(result.pixels, 0.0, 1.0).astype(np.float32)),
+            image.with_pixels(result.pixels),  # float32 in [0, 1] already
             quality=args.quality,
             overwrite=args.overwrite,
         )

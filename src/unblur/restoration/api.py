@@ -261,7 +261,7 @@ def _blind(
 
     if min(colour.shape[:2]) < 2 * kernel_size:
         raise InputError(
-            f"image {colour.shape[1]}x{colour.shape[0]} is too small for kernel size "
+            f"image {colour.shape[1]}x{colour.shape[0]} is too small for --kernel-size "
             f"{kernel_size} (needs at least {2 * kernel_size} px a side)"
         )
     data = _in_space(colour, space)

@@ -354,7 +354,8 @@ class RestorationTask:
         self.sources = [data.build_source(s, root, quiet=quiet) for s in config.data.sources]
         self.val_pairs = self._val_pairs(root, quiet)
         self.val_sets = list(dict.fromkeys(name for name, _, _ in self.val_pairs))
-        self.input_psnr = {name: _psnr(blurred, sharp) for name, blurred, sharp in self.val_pairs}
+        # the blurred inputs' PSNR, once: one value per validation pair
+        self.input_psnr = [_psnr(blurred, sharp) for _, blurred, sharp in self.val_pairs]
         self.loss_fn = RestorationLoss(config.loss)
         d = config.data
         workers = d.workers or max(1, cores() // dist_info.world)
@@ -411,11 +412,11 @@ class RestorationTask:
         if factor > 0 and hasattr(model, "set_local_pool"):
             model.set_local_pool(max(model.multiple, round(factor * self.config.data.patch)))
         scores, gains = [], []
-        for name, blurred, sharp in self.val_pairs:
+        for (name, blurred, sharp), before in zip(self.val_pairs, self.input_psnr, strict=True):
             restored = model(blurred).float().clamp_(0.0, 1.0)
             value = _psnr(restored, sharp)
             scores.append((name, value))
-            gains.append(value - _psnr(blurred, sharp))
+            gains.append(value - before)
         return ValResult(
             score=float(np.mean([v for _, v in scores])),
             sets=_by_set(scores),
@@ -440,10 +441,11 @@ class RestorationTask:
         }
 
     def summary(self) -> dict[str, Any]:
-        inputs = [(n, v) for n, v in self.input_psnr.items()]
+        names = [name for name, _, _ in self.val_pairs]
         return {
             "pool_bytes": self.pool.nbytes,
-            "input_val_psnr": float(np.mean([v for _, v in inputs])) if inputs else None,
+            "input_val_psnr": float(np.mean(self.input_psnr)) if self.input_psnr else None,
+            "input_val_sets": _by_set(list(zip(names, self.input_psnr, strict=True))) or None,
         }
 
     def describe(self) -> str:
