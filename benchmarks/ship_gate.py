@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import shlex
@@ -198,6 +197,10 @@ def weights_prefix(path: Path) -> tuple[str, str]:
         return CHECKPOINT_EMA_PREFIX, f"EMA weights of a training checkpoint{at}"
     if any(k.startswith("params.") for k in keys):
         raise ModelError("training checkpoint without EMA weights (params_ema.*)", path)
+    if "ema_file" in meta.get("unblur_state", ""):
+        raise ModelError(
+            "this checkpoint refers to weights that were already shipped; train on first", path
+        )
     step = meta.get("step")  # best_ema / final_ema files of a training run say it
     return "", "weights" if step is None else f"weights, step {step}"
 
@@ -233,19 +236,12 @@ def weights_bytes(net: Any) -> int:
 
 
 def weights_sha256(path: Path) -> str:
-    """SHA-256 of a safetensors file's tensors (names, types, shapes, bytes), not of the file:
-    safetensors writes its header's metadata in no fixed order, so equal weights can make
-    different files."""
-    import torch
+    """SHA-256 of a safetensors file's tensors (:func:`unblur.train.checkpoint.tensors_sha256`)."""
     from safetensors.torch import load_file
 
-    tensors = load_file(str(path), device="cpu")
-    digest = hashlib.sha256()
-    for key in sorted(tensors):
-        tensor = tensors[key].contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    from unblur.train.checkpoint import tensors_sha256
+
+    return tensors_sha256(load_file(str(path), device="cpu"))
 
 
 # --------------------------------------------------------------------------------------------

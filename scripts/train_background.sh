@@ -17,7 +17,9 @@
 # checkpoints to their EMA weights and state (python -m unblur.train.checkpoint slim: a third of
 # the size; the next session resumes with a warm restart), so that the one commit of training
 # state a session stays small (git count-objects -vH). Ship new weights only through
-# benchmarks/ship_gate.py.
+# benchmarks/ship_gate.py; when it ships a run's EMA weights, slim that run's checkpoint once
+# more to a reference to them, so the commit does not carry the same weights twice:
+#   python -m unblur.train.checkpoint slim checkpoints/RUN/ckpt --same-as src/unblur/models/weights/MODEL.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=runs/background

@@ -153,6 +153,18 @@ def test_checkpoint_candidate_gives_its_ema_weights(tmp_path: Path) -> None:
     assert not torch.equal(net.state_dict()[key], model.state_dict()[key])
 
 
+def test_checkpoint_that_refers_to_shipped_weights_is_no_candidate(tmp_path: Path) -> None:
+    from unblur.errors import ModelError
+    from unblur.train import checkpoint
+
+    path, _, ema = _checkpoint(tmp_path / "ckpt")
+    shipped = tmp_path / "shipped.safetensors"
+    save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(shipped))
+    checkpoint.slim(tmp_path / "ckpt", same_as=shipped)
+    with pytest.raises(ModelError, match="already shipped"):
+        gate.weights_prefix(path)
+
+
 def test_ship_on_pass_writes_the_ema_weights(
     data_root: Path,
     weights: tuple[Path, torch.nn.Module],

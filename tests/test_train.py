@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 from safetensors import safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from scenes import textured_scene
 
 from unblur import io
@@ -302,6 +302,39 @@ def test_slim_checkpoint_resumes_as_a_warm_restart(tmp_path: Path) -> None:
         (tmp_path / "bad").mkdir()
         (tmp_path / "bad" / "last.safetensors").write_bytes(b"nope")
         checkpoint.slim(tmp_path / "bad")
+
+
+def test_slim_checkpoint_can_refer_to_the_shipped_weights(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path)
+    run_tiny(path, out=tmp_path / "run", stop_at=4)
+    ckpt = tmp_path / "run" / "ckpt"
+    ema = {
+        k[len("params_ema.") :]: v
+        for k, v in load_file(ckpt / "last.safetensors").items()
+        if k.startswith("params_ema.")
+    }
+    shipped = tmp_path / "shipped.safetensors"
+    save_file(ema, shipped)
+    other = tmp_path / "other.safetensors"
+    save_file({k: v + 1 for k, v in ema.items()}, other)
+    with pytest.raises(InputError, match="not this checkpoint's EMA weights"):
+        checkpoint.slim(ckpt, same_as=other)
+    before, after = checkpoint.slim(ckpt, same_as=shipped)
+    assert after < 4096 < before
+    assert load_file(ckpt / "last.safetensors") == {}
+    state = json.loads((ckpt / "last.json").read_text())
+    assert state["ema_file"] == "../../shipped.safetensors" and state["slim"] is True
+    assert state["ema_sha256"] == checkpoint.tensors_sha256(ema)
+    second = run_tiny(path, out=tmp_path / "run", resume=True)
+    assert second["steps"] == 8 and second["stopped"] == "done"
+    # a reference checkpoint whose weights file changed is refused, not silently resumed
+    checkpoint.slim(ckpt)  # back to the tensors (step 8), then refer to a file ...
+    ema8 = {k[len("params_ema.") :]: v for k, v in load_file(ckpt / "last.safetensors").items()}
+    save_file(ema8, shipped)
+    checkpoint.slim(ckpt, same_as=shipped)
+    save_file(ema, shipped)  # ... that is then replaced
+    with pytest.raises(InputError, match="have changed"):
+        run_tiny(path, out=tmp_path / "run", resume=True, steps=10)
 
 
 def test_runs_are_not_overwritten_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:

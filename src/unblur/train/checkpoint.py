@@ -9,11 +9,19 @@ the EMA weights and the state: a third of the size, for committing a run's state
 repository once a session. Resuming from it is a warm restart: the weights start from the EMA
 weights and AdamW's moments are estimated afresh; the step, the schedule, the data stream and
 the log carry on.
+
+A slim checkpoint whose EMA weights were just shipped can hold a *reference* instead
+(``slim DIR --same-as WEIGHTS``): no tensors, only the state plus the shipped file's path
+(relative to ``DIR``) and the SHA-256 of its tensors. Resuming reads the EMA weights from that
+file and refuses it if its tensors changed. The session's one commit of training state then
+does not carry the same weights twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,7 @@ __all__ = [
     "save_checkpoint",
     "save_weights",
     "slim",
+    "tensors_sha256",
 ]
 
 CHECKPOINT_LIMIT_BYTES = 50 * 1024 * 1024
@@ -69,6 +78,30 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"not a valid safetensors checkpoint ({reason})", path) from None
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of tensors (names, types, shapes, bytes), not of a file: safetensors writes its
+    header's metadata in no fixed order, so equal weights can make different files."""
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _referenced_ema(directory: Path, state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The EMA weights (``params_ema.*``) of a checkpoint that refers to a weights file."""
+    path = directory / state["ema_file"]
+    weights, _ = _read_safetensors(path)
+    if tensors_sha256(weights) != state.get("ema_sha256"):
+        raise InputError(
+            "the weights this checkpoint refers to have changed since it was written "
+            "(resume from a full checkpoint, or start a new run from these weights)",
+            path,
+        )
+    return {"params_ema." + k: v for k, v in weights.items()}
 
 
 def optimizer_tensors(
@@ -167,6 +200,8 @@ def load_checkpoint(
         if optim_meta.get("step") != str(state["step"]):
             raise InputError(f"optimizer state is not from step {state['step']}", optim_path)
         tensors |= optim
+    if state.get("ema_file"):
+        tensors |= _referenced_ema(directory, state)
     slimmed = bool(state.get("slim"))
     for prefix, module in (("params.", model), ("params_ema.", ema)):
         source = "params_ema." if slimmed else prefix
@@ -183,14 +218,20 @@ def load_checkpoint(
     return state
 
 
-def slim(directory: Path) -> tuple[int, int]:
+def slim(directory: Path, same_as: Path | None = None) -> tuple[int, int]:
     """Rewrite ``directory/last.safetensors`` with only the EMA weights and the state.
+
+    Args:
+        directory: the checkpoint folder (``…/ckpt``).
+        same_as: a weights file (e.g. the shipped weights) whose tensors equal the EMA
+            weights exactly: the checkpoint then keeps a reference to it (relative path and
+            tensor SHA-256) instead of the tensors.
 
     Returns:
         ``(bytes before, bytes after)`` of the checkpoint files.
 
     Raises:
-        InputError: no readable checkpoint there.
+        InputError: no readable checkpoint there, or ``same_as`` holds other weights.
     """
     directory = Path(directory)
     path = directory / "last.safetensors"
@@ -201,10 +242,24 @@ def slim(directory: Path) -> tuple[int, int]:
         state = json.loads(metadata[_STATE_KEY])
     except (KeyError, ValueError):
         raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    if state.get("ema_file"):
+        tensors |= _referenced_ema(directory, state)
     ema = {k: v for k, v in tensors.items() if k.startswith("params_ema.")}
     if not ema:
         raise InputError("checkpoint has no EMA weights", path)
     state = dict(state, slim=True, optim_file=None)
+    state.pop("ema_file", None)
+    state.pop("ema_sha256", None)
+    if same_as is not None:
+        weights, _ = _read_safetensors(Path(same_as))
+        plain = {k[len("params_ema.") :]: v for k, v in ema.items()}
+        if plain.keys() != weights.keys() or not all(
+            torch.equal(plain[k], weights[k]) for k in plain
+        ):
+            raise InputError("its tensors are not this checkpoint's EMA weights", same_as)
+        state["ema_file"] = os.path.relpath(Path(same_as).resolve(), directory.resolve())
+        state["ema_sha256"] = tensors_sha256(weights)
+        ema = {}
     text = json.dumps(state, indent=2, sort_keys=True)
     _save_safetensors(path, ema, {_STATE_KEY: text})
     atomic_write(directory / "last.json", lambda tmp: tmp.write_text(text + "\n"))
@@ -225,11 +280,17 @@ def _main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("action", choices=["slim"])
     parser.add_argument("folders", nargs="+", type=Path, help="checkpoint folders (…/ckpt)")
+    parser.add_argument(
+        "--same-as",
+        type=Path,
+        metavar="WEIGHTS",
+        help="weights file equal to the EMA weights (just shipped): keep a reference to it",
+    )
     args = parser.parse_args(argv)
     status = 0
     for folder in args.folders:
         try:
-            before, after = slim(folder)
+            before, after = slim(folder, args.same_as)
         except UnblurError as err:
             print(f"unblur: error: {err}", file=sys.stderr)
             status = 1
