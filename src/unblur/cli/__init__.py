@@ -14,10 +14,11 @@ import traceback
 from collections.abc import Sequence
 
 from unblur import __version__
-from unblur.cli import export, image, motion, synth, train
+from unblur.cli import eval as eval_
+from unblur.cli import export, image, motion, serve, synth, train
 from unblur.errors import UnblurError
 
-SUBCOMMANDS = (image, motion, synth, train, export)
+SUBCOMMANDS = (image, motion, synth, train, export, eval_, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
