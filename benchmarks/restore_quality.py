@@ -17,7 +17,10 @@ Usage::
         [--sun-limit 10] [--auto] [--blind] [--motion] [--json out.json] [--pictures DIR]
 
 All methods go through ``unblur.restore`` (``network`` with the named models, ``auto``,
-``blind``, ``motion``), as ``unblur image`` does.
+``blind``, ``motion``), as ``unblur image`` does. Sets on disk are read as ``unblur eval``
+reads them (:mod:`unblur.evaluate`); ``unblur eval`` is the tool for one set with a report
+(it also scores on the Y channel, rounds outputs to 8 bits as saved files, and times each
+method), this script the fixed multi-set table of BENCHMARKS.md (outputs scored unrounded).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from unblur import io, metrics
+from unblur.evaluate.datasets import find_samples
+from unblur.evaluate.runner import read_pair
 from unblur.models import get_spec, list_models
 from unblur.restoration.network import Deblurrer
 
@@ -42,9 +47,11 @@ Pair = tuple[str, np.ndarray, np.ndarray]  # name, blurred, sharp
 
 
 def folder_pairs(root: Path) -> Iterator[Pair]:
-    for blur_path in sorted((root / "blur").iterdir()):
-        sharp = io.read_image(root / "sharp" / blur_path.name).pixels
-        yield blur_path.stem, io.read_image(blur_path).pixels, sharp
+    """The pairs of a set in any layout ``unblur eval`` reads (:mod:`unblur.evaluate`)."""
+    for sample in find_samples(root)[1]:
+        blurred, sharp, _ = read_pair(sample)
+        if sharp is not None:
+            yield sample.name, blurred, sharp
 
 
 def synth_pairs(kodak: Path, kind: str, workdir: Path, limit: int | None = None) -> list[Pair]:

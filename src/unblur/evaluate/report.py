@@ -332,14 +332,23 @@ def _signed(value: float | None, ci: float | None) -> str:
     return text + (f" ± {ci:.2f}" if ci is not None else "")
 
 
-def _headline(summary: dict[str, dict[str, Any]], labels: list[str], key: str, n: int) -> str:
+def best_method(
+    summary: dict[str, dict[str, Any]], labels: list[str], key: str
+) -> tuple[str | None, list[str]]:
+    """The best method by mean ``key`` and those tied with it (within 0.005); among tied
+    methods (``auto`` choosing the network on every picture) the fastest is the best."""
     ranked = [m for m in labels if summary[m].get(key) is not None]
     if not ranked:
-        return "No method finished on any picture."
+        return None, []
     top = max(summary[m][key] for m in ranked)
     tied = [m for m in ranked if summary[m][key] >= top - 0.005]
-    # among methods that score the same (auto choosing the network everywhere), the fastest
-    best = min(tied, key=lambda m: summary[m]["s_per_mp"] or math.inf)
+    return min(tied, key=lambda m: summary[m]["s_per_mp"] or math.inf), tied
+
+
+def _headline(summary: dict[str, dict[str, Any]], labels: list[str], key: str, n: int) -> str:
+    best, tied = best_method(summary, labels, key)
+    if best is None:
+        return "No method finished on any picture."
     row = summary[best]
     unit = " dB" if key != "sharpness" else ""
     if len(tied) > 1:
@@ -390,8 +399,7 @@ def _table(summary: dict[str, dict[str, Any]], labels: list[str], key: str) -> s
         "peak MiB",
         "auto chose",
     ]
-    ranked = [m for m in labels if summary[m].get(key) is not None]
-    best = max(ranked, key=lambda m: summary[m][key]) if ranked else None
+    best, _ = best_method(summary, labels, key)
     out = [
         '<div class="scroll"><table><thead><tr>',
         *(f"<th>{html.escape(h)}</th>" for h in head),
@@ -444,12 +452,13 @@ def _caption(label: str, record: dict[str, Any], key: str) -> str:
 def _sample_html(r: SampleResult, labels: list[str], key: str) -> str:
     scored = {m: r.records[m].get(key) for m in labels if m in r.records}
     scored = {m: v for m, v in scored.items() if v is not None}
-    winner = max(scored, key=lambda m: scored[m]) if scored else None
+    top = max(scored.values()) if scored else None
+    winners = {m for m, v in scored.items() if v == top}  # ties: every one of them
     figures = []
     for label in [BASELINE, *labels]:
         record = r.records.get(label, {})
         src = record.get("crop_file")
-        cls = ' class="win"' if label == winner else ""
+        cls = ' class="win"' if label in winners else ""
         img = (
             f'<img class="crop" src="{html.escape(src)}" alt="{html.escape(label)}">'
             if src

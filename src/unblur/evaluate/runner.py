@@ -489,7 +489,15 @@ def _sample_pictures(
     return files
 
 
-def _read_pair(sample: Sample, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+def read_pair(
+    sample: Sample, max_pixels: int = io.DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """``(blurred, sharp or None, bit depth)`` of a sample; a grey picture against a colour
+    one is compared in colour.
+
+    Raises:
+        InputError: unreadable, or blurred and sharp of two sizes.
+    """
     blurred_image = io.read_image(sample.blurred, max_pixels=max_pixels)
     blurred = blurred_image.pixels
     sharp = None
@@ -602,7 +610,7 @@ def _evaluate_sample(
                 meta["files"],
             )
 
-    blurred, sharp, depth = _read_pair(sample, s.max_pixels)
+    blurred, sharp, depth = read_pair(sample, s.max_pixels)
     kernel = load_kernel(sample.kernel) if sample.kernel is not None else None
     box = choose_crop(blurred, sharp, s.crop_size)
     result = SampleResult(sample.name, blurred.shape[1], blurred.shape[0], box)
