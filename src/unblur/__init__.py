@@ -52,6 +52,8 @@ _LAZY = {
     "Deblurrer": "unblur.restoration.network",
     "create_model": "unblur.models",
     "list_models": "unblur.models",
+    "restore_video": "unblur.video.api",
+    "VideoFrame": "unblur.video.api",
 }
 
 __all__ = ["__version__", *_LAZY]

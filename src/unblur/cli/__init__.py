@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from unblur import __version__
 from unblur.cli import eval as eval_
-from unblur.cli import export, image, motion, serve, synth, train
+from unblur.cli import export, image, live, motion, serve, synth, train, video
 from unblur.errors import UnblurError
 
-SUBCOMMANDS = (image, motion, synth, train, export, eval_, serve)
+SUBCOMMANDS = (image, video, live, motion, synth, train, export, eval_, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
