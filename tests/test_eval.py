@@ -124,14 +124,14 @@ def test_report_files_and_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[
     report = tmp_path / "report"
     out_json = tmp_path / "results.json"
     argv = ["eval", str(data), "--methods", "kernel,network", "--report", str(report)]
-    argv += ["--json", str(out_json), "--quiet", "--threads", "1"]
+    argv += ["--json", str(out_json), "--quiet", "--threads", "1", "--shift", "2"]
     assert main(argv) == 0
     for name in ("index.html", "plot_per_image.png", "plot_speed.png", "results.csv"):
         assert (report / name).stat().st_size > 0, name
     doc = json.loads(out_json.read_text())
     assert doc == json.loads((report / "results.json").read_text())
     assert doc["methods"] == ["blurred", "kernel", "network"]
-    assert doc["layout"] == "flat" and doc["quality_key"] == "psnr"
+    assert doc["layout"] == "flat" and doc["quality_key"] == "psnr_shift"
 
     page = (report / "index.html").read_text()
     for sample in doc["samples"]:
@@ -145,6 +145,8 @@ def test_report_files_and_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert rec["ssim"] == pytest.approx(metrics.ssim(sharp, direct), abs=1e-6)
         assert rec["psnr_y"] == pytest.approx(metrics.psnr(sharp, direct, y_channel=True))
         assert rec["ssim_y"] == pytest.approx(metrics.ssim(sharp, direct, y_channel=True))
+        shifted = metrics.shift_compensated_psnr(sharp, direct, max_shift=2, border=15)
+        assert rec["psnr_shift"] == pytest.approx(shifted)
         base = sample["records"]["blurred"]
         assert base["psnr"] == pytest.approx(metrics.psnr(sharp, blurred))
         assert base["sharpness"] == pytest.approx(metrics.sharpness(blurred))
@@ -158,9 +160,8 @@ def test_report_files_and_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert io.read_image(report / sample["files"]["sharp_crop"]).width == 48
     assert [s["name"] for s in doc["samples"]] == names
 
-    gains = [
-        s["records"]["kernel"]["psnr"] - s["records"]["blurred"]["psnr"] for s in doc["samples"]
-    ]
+    key = "psnr_shift"  # the ranking score: gains and wins are measured in it
+    gains = [s["records"]["kernel"][key] - s["records"]["blurred"][key] for s in doc["samples"]]
     row = doc["summary"]["kernel"]
     assert row["gain"] == pytest.approx(np.mean(gains))
     assert row["psnr"] == pytest.approx(
@@ -184,12 +185,19 @@ def test_report_files_and_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[
         str(report),
         "--threads",
         "1",
+        "--shift",
+        "2",
     ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "9 results reused" in err and "0 computed" in err
     again = json.loads((report / "results.json").read_text())
     assert again["summary"] == doc["summary"]
+    # other settings: everything is measured again
+    assert main([*argv, "--crop-border", "2"]) == 0
+    assert "reused" not in capsys.readouterr().err
+    cropped = json.loads((report / "results.json").read_text())
+    assert cropped["summary"]["kernel"]["psnr"] != doc["summary"]["kernel"]["psnr"]
 
 
 def test_without_ground_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

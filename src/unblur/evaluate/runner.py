@@ -6,7 +6,10 @@ source's bit depth as a saved file would be (the literature scores saved 8-bit o
 scores it:
 
 * with ground truth: PSNR and SSIM on RGB and on the BT.601 Y channel, after ``crop_border``;
-  with ``shift`` > 0 also the shift-compensated PSNR of Levin et al. (real camera shake);
+  with ``shift`` > 0 also the shift-compensated PSNR of Levin et al. (real camera shake: the
+  best PSNR over shifts of the output up to ``shift`` px with 15 px left out on every side,
+  the defaults of :func:`unblur.metrics.shift_compensated_psnr` that ``benchmarks/`` use;
+  pictures under 31 px a side get none);
 * always: the no-reference :func:`unblur.metrics.sharpness`;
 * cost: wall seconds per megapixel and the peak memory of the call (see :class:`PeakMemory`).
 
@@ -56,6 +59,7 @@ __all__ = [
 
 BASELINE = "blurred"
 RESTORE_METHODS = ("auto", "network", "kernel", "blind", "motion")
+SHIFT_BORDER = 15  # metrics.shift_compensated_psnr's default border, as benchmarks/ use
 RECORD_VERSION = 2  # bump when a record's meaning changes: older records are recomputed
 
 
@@ -122,6 +126,12 @@ class EvalSettings:
     device: str = "cpu"
     max_pixels: int = io.DEFAULT_MAX_PIXELS
 
+    def shift_border(self) -> int:
+        """Pixels the shift-compensated PSNR leaves out on every side: 15 (the default of
+        :func:`unblur.metrics.shift_compensated_psnr`), or ``crop_border`` or the largest
+        shift if more."""
+        return max(SHIFT_BORDER, self.crop_border, int(np.ceil(self.shift)))
+
     def fingerprint(self, spec: MethodSpec) -> str:
         """A short hash of what a method's record depends on."""
         keys = {
@@ -132,6 +142,8 @@ class EvalSettings:
             "kernel_size": self.kernel_size,
             "crop_size": self.crop_size,
         }
+        if self.shift > 0:
+            keys["shift_border"] = self.shift_border()
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -276,9 +288,10 @@ def score(sharp: np.ndarray | None, test: np.ndarray, settings: EvalSettings) ->
     out["ssim"] = metrics.ssim(sharp, test, crop_border=b)
     out["psnr_y"] = metrics.psnr(sharp, test, crop_border=b, y_channel=True)
     out["ssim_y"] = metrics.ssim(sharp, test, crop_border=b, y_channel=True)
-    if settings.shift > 0:
+    border = settings.shift_border()
+    if settings.shift > 0 and 2 * border < min(sharp.shape[:2]):
         out["psnr_shift"] = metrics.shift_compensated_psnr(
-            sharp, test, max_shift=settings.shift, border=max(b, int(np.ceil(settings.shift)))
+            sharp, test, max_shift=settings.shift, border=border
         )
     return out
 
@@ -323,10 +336,12 @@ class _Context:
     deblurrers: dict[str | None, Deblurrer] = field(default_factory=dict)
 
     def deblurrer(self, model: str | None) -> Deblurrer:
-        if model not in self.deblurrers:
-            from unblur.restoration.network import Deblurrer
+        if model not in self.deblurrers:  # loaded once, shared by every sample
+            from unblur.restoration.network import DEFAULT_MODEL, cached_deblurrer
 
-            self.deblurrers[model] = Deblurrer(model or "nafnet-fast", device=self.settings.device)
+            self.deblurrers[model] = cached_deblurrer(
+                model or DEFAULT_MODEL, device=self.settings.device
+            )
         return self.deblurrers[model]
 
     def path(self, *parts: str) -> Path:
