@@ -77,29 +77,23 @@ def write_clip(
             aud = out.add_stream("mp2" if path.suffix == ".ts" else "aac", rate=44100)
             aud.layout = "mono"
         sub = out.add_stream_from_template(sub_in.streams.subtitles[0]) if sub_in else None
+        out.start_encoding()  # opens the encoders: the audio frame size is known
+        chunks = _tone_chunks(aud, float(stamps[-1] * tb) + 1 / fps) if aud is not None else []
         for pixels, stamp in zip(frames, stamps, strict=True):
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = stamp
             frame.time_base = tb
             for packet in video.encode(frame):
                 out.mux(packet)
+            # audio interleaved with the video, as cameras and muxers write it
+            while chunks and chunks[0].pts / 44100 <= float(stamp * tb) + 1 / fps:
+                for packet in aud.encode(chunks.pop(0)):
+                    out.mux(packet)
         for packet in video.encode():
             out.mux(packet)
         if aud is not None:
-            seconds = float(stamps[-1] * tb) + 1 / fps
-            samples = int(seconds * 44100)
-            n = aud.codec_context.frame_size or 1152
-            t = np.arange(samples) / 44100
-            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            fmt = aud.codec_context.format.name
-            for start in range(0, samples - n + 1, n):
-                chunk = tone[start : start + n][None, :]
-                if fmt == "s16":
-                    chunk = (chunk * 32767).astype(np.int16)
-                af = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
-                af.sample_rate = 44100
-                af.pts = start
-                for packet in aud.encode(af):
+            for chunk in chunks:
+                for packet in aud.encode(chunk):
                     out.mux(packet)
             for packet in aud.encode():
                 out.mux(packet)
@@ -112,6 +106,25 @@ def write_clip(
     if sub_in is not None:
         sub_in.close()
     return path
+
+
+def _tone_chunks(aud: av.audio.stream.AudioStream, seconds: float) -> list[av.AudioFrame]:
+    """A 440 Hz tone of ``seconds`` as frames of the encoder's size."""
+    samples = int(seconds * 44100)
+    n = aud.codec_context.frame_size or 1152
+    t = np.arange(samples) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    fmt = aud.codec_context.format.name
+    chunks = []
+    for start in range(0, samples - n + 1, n):
+        chunk = tone[start : start + n][None, :]
+        if fmt == "s16":
+            chunk = (chunk * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
+        frame.sample_rate = 44100
+        frame.pts = start
+        chunks.append(frame)
+    return chunks
 
 
 def probe(path: Path) -> dict:

@@ -233,7 +233,10 @@ def restore_video(
     if method in USES_NETWORK and deblurrer is None:
         deblurrer = make_deblurrer(model, weights=weights, device=device)
     if isinstance(source, str | Path):
-        duty = _pre_duty(source, method, duty, start=start, end=end, fps=fps, max_pixels=max_pixels)
+        found = _pre_duty(
+            source, method, duty, start=start, end=end, fps=fps, max_pixels=max_pixels
+        )
+        duty = None if found is None else found.duty
         stream: Iterable[tuple[np.ndarray, float, int | None]] = _source_frames(
             source, start=start, end=end, fps=fps, max_pixels=max_pixels
         )

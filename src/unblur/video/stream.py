@@ -649,6 +649,7 @@ class VideoWriter:
         if rotation:
             stream.set_display_rotation(rotation)
         self.video = stream
+        self._time_base = time_base
         self.stream_map: dict[int, Any] = {}
         for template in templates:
             name = template.codec_context.name
@@ -687,7 +688,7 @@ class VideoWriter:
             pts = self._last_pts + 1
         self._last_pts = pts
         frame.pts = pts
-        frame.time_base = self.video.time_base
+        frame.time_base = self._time_base  # the muxer may have changed the stream's
         try:
             for packet in self.video.encode(frame):
                 self._container.mux(packet)

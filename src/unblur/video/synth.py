@@ -13,7 +13,8 @@ Paths:
 * ``handheld``: the velocity is a sum of slow sinusoids (about 2-10 frames a cycle) mostly
   along one direction, so the speed swings from near zero (sharp frames) to ``max_speed``:
   the case where neighbouring frames hold detail the current one lost;
-* ``pan``: a steady pan at ``max_speed`` with a little jitter (every frame equally blurred).
+* ``pan``: a steady pan at ``max_speed`` (every frame equally blurred, as in a GoPro
+  average of a smooth camera motion).
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ class _Path:
     def translation(self, t: float) -> np.ndarray:
         """Camera offset in world pixels at time ``t`` (frame intervals)."""
         if self.kind == "pan":
-            jitter = 0.08 * self.max_speed * self._integral(1, t)
-            return self.main * self.max_speed * t + self.perp * jitter
+            return self.main * self.max_speed * t
         along = self.gain * self._integral(0, t)
         across = 0.3 * self.gain * self._integral(1, t)
         return self.main * along + self.perp * across
@@ -92,7 +92,7 @@ class _Path:
     def rotation(self, t: float) -> float:
         """Camera roll in radians at time ``t``."""
         scale = self.rot_rate / max(float(np.sum(self.amps[2])), 1e-6)
-        return scale * self._integral(2, t) * (0.3 if self.kind == "pan" else 1.0)
+        return 0.0 if self.kind == "pan" else scale * self._integral(2, t)
 
 
 def _frame_to_world(

@@ -9,9 +9,10 @@ than others ("lucky" frames, as in lucky imaging). For each frame ``c`` this mod
 2. **predicts each aligned neighbour's blur** at every pixel from the physics: the blur
    length is ``duty * |v_j|``, the frame's velocity times the duty cycle
    (:mod:`unblur.video.flow`), brought onto frame ``c`` by the same flow;
-3. **checks the alignment**: the low-passed warped neighbour must match the low-passed
-   frame (low-passing hides the blur difference but not a wrong flow, an occlusion or an
-   object the flow missed); where it does not, the neighbour gets no weight;
+3. **checks the alignment**: the flows both ways must agree (an occlusion, a cut or a
+   flow failure breaks that), and the low-passed warped neighbour must match the low-passed
+   frame (low-passing hides the blur difference but not a wrong flow or an object the flow
+   missed); where either fails, the neighbour gets no weight;
 4. **fuses**: each pixel is a weighted mean of the aligned frames, the weight falling with
    how much more blurred a frame is than the sharpest well-aligned one there,
    ``w_j = conf_j * exp(-((L_j - L_min) / s)^2 / 2)`` with ``s = 0.75 + 0.15 L_min`` px. The
@@ -312,7 +313,11 @@ class VideoRestorer:
             flow = track.flow(c, j)
             grey_j, valid = warp(track.grey(j).astype(np.float32) * np.float32(1 / 255), flow)
             len_j, _ = warp(self._length(j), flow)
-            confs.append(self._confidence(grey_c, grey_j, valid, len_c, len_j))
+            back, _ = warp(track.flow(j, c), flow)
+            gap = np.hypot(*np.moveaxis(flow + back, -1, 0))  # forward-backward disagreement
+            conf = self._confidence(grey_c, grey_j, valid, len_c, len_j)
+            conf *= np.exp(-((gap / (1.0 + 0.05 * np.hypot(*np.moveaxis(flow, -1, 0)))) ** 2))
+            confs.append(conf)
             lengths.append(len_j)
             full, _ = warp(self._frames[j], track.est.to_full(flow), cubic=True)
             images.append(full)
