@@ -175,6 +175,25 @@ def test_truncated_stream_keeps_a_playable_partial_output(
     assert 5 < frames < 40 and f"the {frames} frames" in line
 
 
+def test_corrupt_stream_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bytes overwritten mid-file: the decoder either stops (MP4) or conceals the damage
+    (Matroska); either way every frame that decodes is written and the exit says so."""
+    for ext in ("mp4", "mkv"):
+        src = write_clip(tmp_path / f"ok.{ext}", scene_frames(40, speed=0.5), audio=False)
+        data = bytearray(src.read_bytes())
+        start = len(data) * 45 // 100
+        data[start : start + 600] = (
+            np.random.default_rng(0).integers(0, 256, 600, np.uint8).tobytes()
+        )
+        bad = tmp_path / f"bad.{ext}"
+        bad.write_bytes(bytes(data))
+        out = tmp_path / f"from_{ext}.mkv"
+        code, err = run_cli(capsys, str(bad), "-o", str(out), "--method", "none")
+        line = one_error_line(err)
+        assert code == 1 and ("breaks" in line or "damaged" in line), line
+        assert f"the {probe(out)['frames']} frames" in line or "all 40 frames" in line
+
+
 def test_resolution_change_stops_cleanly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

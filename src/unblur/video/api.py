@@ -582,6 +582,7 @@ def _video_to(
             total=info.expected_frames(start, end), on_frame=on_frame,
         )  # fmt: skip
         report.broken = reader.broken
+        damaged = list(reader.damaged)
     finally:
         reader.close()
     if report.broken is not None:
@@ -596,6 +597,14 @@ def _video_to(
         )
     if report.frames == 0:
         raise InputError("no frame decodes (empty, or --start past the end)", source)
+    if damaged:
+        index, at = damaged[0]
+        raise InputError(
+            f"the stream is damaged: {len(damaged)} frame(s) decoded with errors concealed, "
+            f"the first at frame {index} ({at:.2f} s); all {report.frames} frames were "
+            f"restored and written to {output}",
+            source,
+        )
     return report
 
 

@@ -257,6 +257,7 @@ class VideoReader:
         self.broken: StreamBreak | None = None
         self.frames_read = 0
         self.colour: dict[str, int] = {}
+        self.damaged: list[tuple[int, float]] = []  # frames decoded with errors concealed
 
     # ------------------------------------------------------------------ info
 
@@ -305,6 +306,8 @@ class VideoReader:
         same shift as the frames) and those before ``start`` or from ``end`` on are left
         out. Decoding stops early, without raising, when the stream breaks (a corrupt or
         truncated input) or the frame size changes; :attr:`broken` then says where and why.
+        Frames the decoder could only partly decode (it conceals the damage) are kept and
+        listed in :attr:`damaged`.
         """
         import av
 
@@ -342,6 +345,8 @@ class VideoReader:
                         if last_pts is not None and pts <= last_pts:
                             pts = last_pts + 1  # encoders need strictly increasing stamps
                         last_pts = pts
+                    if frame.is_corrupt:
+                        self.damaged.append((index, time - self.offset))
                     if index == 0:
                         self.colour = frame_colour(frame)
                     pixels = frame.to_ndarray(
