@@ -113,7 +113,8 @@ class EvalSettings:
         shift: largest shift (px) of the shift-compensated PSNR; 0 leaves it out.
         kernel_size: odd kernel side for ``blind`` and ``auto``.
         crop_size: side of the zoomed crops in the report.
-        motion_field: estimate and draw every sample's motion field for the report.
+        motion_field: estimate and draw every sample's motion field for the report (with
+            method ``motion``, the field that method estimated is drawn instead).
         device: torch device for the networks.
         max_pixels: decompression-bomb guard when reading.
     """
@@ -333,6 +334,8 @@ def _crop(pixels: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
 class _Context:
     settings: EvalSettings
     work_dir: Path | None
+    progress: bool = False
+    sample_motion: bool = False  # draw each sample's estimated motion field
     deblurrers: dict[str | None, Deblurrer] = field(default_factory=dict)
 
     def deblurrer(self, model: str | None) -> Deblurrer:
@@ -390,6 +393,7 @@ def _restore_one(
                 deblurrer=deblurrer,
                 kernel_size=s.kernel_size,
                 device=s.device,
+                progress=ctx.progress,  # an inner bar over tiles or patches, on a terminal
             )
     except (UnblurError, ValueError) as err:
         return {"error": str(err)}, None, None
@@ -487,8 +491,8 @@ def _sample_pictures(
         files["sharp_crop"] = _save_picture(
             ctx, f"images/{sample_slug}/sharp.png", _crop(sharp, box)
         )
-    if ctx.settings.motion_field:
-        rel = f"images/{sample_slug}/motion.jpg"
+    if ctx.sample_motion:
+        rel = f"images/{sample_slug}/estimated_motion.jpg"
         if ctx.path(rel).is_file():
             files["motion"] = rel
         else:
@@ -561,7 +565,9 @@ def evaluate(
     from unblur.progress import bar
 
     report = on_error or (lambda message: print(f"unblur: {message}", file=sys.stderr))
-    ctx = _Context(settings, work_dir)
+    # with method motion the field it estimates (the same network's) is drawn instead
+    sample_motion = settings.motion_field and not any(m.method == "motion" for m in methods)
+    ctx = _Context(settings, work_dir, progress, sample_motion)
     counts = {"computed": 0, "reused": 0, "failed": 0}
     results: list[SampleResult] = []
     total = len(samples) * (len(methods) + 1)
@@ -610,7 +616,7 @@ def _evaluate_sample(
             isinstance(meta, dict)
             and len(cached) == len(methods) + 1
             and meta.get("fingerprint") == s.fingerprint(MethodSpec("samples", "samples"))
-            and (not s.motion_field or "motion" in meta["files"])
+            and (not ctx.sample_motion or "motion" in meta["files"])
             and all(ctx.path(f).is_file() for f in meta["files"].values())
         ):
             for spec in [MethodSpec(BASELINE, BASELINE), *methods]:
