@@ -218,6 +218,21 @@ def test_without_ground_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "| network |" in capsys.readouterr().out
 
 
+def test_a_bad_picture_does_not_stop_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "set"
+    make_pairs(data, count=3, size=32)
+    (data / "blur" / "pic1.png").write_bytes(b"not a png")  # corrupt
+    out = tmp_path / "results.json"
+    assert main(["eval", str(data), "--methods", "kernel", "--json", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "pic1: skipped:" in err and "1 picture(s) skipped" in err
+    assert "Traceback" not in err
+    names = [r["name"] for r in json.loads(out.read_text())["samples"]]
+    assert names == ["pic0", "pic2"]
+
+
 def test_summary_counts_failures(tmp_path: Path) -> None:
     from unblur.evaluate.runner import SampleResult
 

@@ -233,4 +233,6 @@ def run(args: argparse.Namespace) -> int:
         report.write_json(args.json, document, overwrite=True)
         if not args.quiet:
             print(f"wrote {args.json}", file=sys.stderr)
-    return 1 if counts["failed"] else 0
+    if counts["skipped"]:
+        print(f"unblur: {counts['skipped']} picture(s) skipped (see above)", file=sys.stderr)
+    return 1 if counts["failed"] or counts["skipped"] else 0

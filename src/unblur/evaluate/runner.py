@@ -556,11 +556,10 @@ def evaluate(
             (default: printed to standard error).
 
     Returns:
-        ``(results, counts)``: one :class:`SampleResult` per sample; ``counts`` has
-        ``computed``, ``reused`` and ``failed`` method runs.
-
-    Raises:
-        InputError: a picture that cannot be read, or a blurred/sharp pair of two sizes.
+        ``(results, counts)``: one :class:`SampleResult` per sample that could be read;
+        ``counts`` has ``computed``, ``reused`` and ``failed`` method runs, and ``skipped``
+        samples (a picture that cannot be read, or a blurred/sharp pair of two sizes: said
+        through ``on_error``, and the rest goes on).
     """
     from unblur.progress import bar
 
@@ -568,12 +567,18 @@ def evaluate(
     # with method motion the field it estimates (the same network's) is drawn instead
     sample_motion = settings.motion_field and not any(m.method == "motion" for m in methods)
     ctx = _Context(settings, work_dir, progress, sample_motion)
-    counts = {"computed": 0, "reused": 0, "failed": 0}
+    counts = {"computed": 0, "reused": 0, "failed": 0, "skipped": 0}
     results: list[SampleResult] = []
     total = len(samples) * (len(methods) + 1)
     with _bar(bar, total, progress) as tick:
         for sample in samples:
-            results.append(_evaluate_sample(ctx, sample, methods, counts, report, tick))
+            try:
+                results.append(_evaluate_sample(ctx, sample, methods, counts, report, tick))
+            except InputError as err:  # one bad picture does not stop the rest
+                counts["skipped"] += 1
+                report(f"{sample.name}: skipped: {err}")
+                for _ in range(len(methods) + 1):
+                    tick(f"{sample.name}: skipped")
     return results, counts
 
 
