@@ -13,13 +13,32 @@ limit_mib=60
 [ -d "$src" ] || { echo "pack_gpu_data: no data folder $src" >&2; exit 2; }
 
 rm -rf "$dst"
-mkdir -p "$dst"/{bsds500-train,debian-wallpaper-photos,set14} \
-    "$dst"/gopro-hfr-frames/GOPR0477_11_00 "$dst"/gopro-frameavg/{blur,sharp}
+mkdir -p "$dst"/{bsds500-train,debian-wallpaper-photos/images,set14} \
+    "$dst"/gopro-hfr-video/GOPR0477_11_00 "$dst"/gopro-frameavg/{blur,sharp}
 cp -r "$src"/bsds500-train/images "$dst"/bsds500-train/
-cp -r "$src"/debian-wallpaper-photos/images "$dst"/debian-wallpaper-photos/
 cp -r "$src"/set14/images "$dst"/set14/
-for i in $(seq 161 184); do  # 24 consecutive 240 fps frames (of 40, for space)
-    cp "$src"/gopro-hfr-frames/GOPR0477_11_00/000$i.png "$dst"/gopro-hfr-frames/GOPR0477_11_00/
+# the Debian photos at half size (JPEG q95): 13 MiB -> about 3 MiB; the config's shrink range
+# is halved to match (scale [0.7, 1] of these = [0.35, 1] of the originals)
+py=${PYTHON:-python3}
+[ -x .venv/bin/python ] && py=${PYTHON:-.venv/bin/python}
+"$py" - "$src"/debian-wallpaper-photos/images "$dst"/debian-wallpaper-photos/images <<'PY'
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+for path in sorted(src.glob("*.jpg")):
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS).save(
+            dst / path.name, quality=95, subsampling=0
+        )
+PY
+# 90 consecutive 240 fps frames of GOPR0477 (of 299, for space: about 23 MiB) for GoPro-style
+# frame averaging over many windows
+for i in $(seq 100 189); do
+    cp "$src"/gopro-hfr-video/GOPR0477_11_00/000$i.jpg "$dst"/gopro-hfr-video/GOPR0477_11_00/
 done
 for kind in blur sharp; do  # the held-out validation scene only
     cp "$src"/gopro-frameavg/$kind/GOPR0374_* "$dst"/gopro-frameavg/$kind/
