@@ -96,7 +96,9 @@ def add_encoder_options(p: argparse.ArgumentParser, *, preset: str | None) -> No
     )
 
 
-def add_restoration_options(p: argparse.ArgumentParser, *, default: str) -> None:
+def add_restoration_options(
+    p: argparse.ArgumentParser, *, default: str, work_width: int = DEFAULT_WORK_WIDTH
+) -> None:
     p.add_argument("--method", choices=METHODS, default=default, help="how to restore")
     p.add_argument(
         "--duty", type=duty_value, default=None, help="duty cycle (default: estimated per clip)"
@@ -107,8 +109,8 @@ def add_restoration_options(p: argparse.ArgumentParser, *, default: str) -> None
     p.add_argument(
         "--work-width",
         type=positive_int,
-        default=DEFAULT_WORK_WIDTH,
-        help="optical flow runs on frames shrunk to this width",
+        default=work_width,
+        help="optical flow and the fusion weights run on frames shrunk to this width",
     )
     net = p.add_argument_group("restoration network (temporal, network)")
     net.add_argument("--model", default="nafnet-fast", help="restoration network")

@@ -57,8 +57,11 @@ __all__ = [
 DEFAULT_DUTY: float = 0.5
 """Duty cycle assumed when a clip does not reveal its own (steady motion, too few frames)."""
 
-DUTY_GRID: np.ndarray = np.round(np.arange(0.05, 1.0001, 0.05), 2)
-"""Candidate duty cycles tried by :class:`DutyEstimator`."""
+DUTY_GRID: np.ndarray = np.round(np.arange(0.05, 1.5001, 0.05), 2)
+"""Candidate duty cycles tried by :class:`DutyEstimator`: beyond 1 too, as a check. A duty
+cycle cannot exceed 1, so a residual still falling past 1.1 means something other than the
+blur difference dominates it (misalignment the flow could not fix: parallax, large motion
+between frames), and the clip's estimate is not trusted."""
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -146,14 +149,16 @@ def _cached_grid(height: int, width: int) -> np.ndarray:
 
 
 def warp(
-    image: np.ndarray, flow: np.ndarray, *, cubic: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+    image: np.ndarray, flow: np.ndarray, *, cubic: bool = False, need_valid: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Sample ``image`` at ``p + flow(p)``: the image brought onto the flow's reference frame.
 
     Args:
         image: ``(H, W)`` or ``(H, W, C)`` array, the flow's size.
         flow: float32 ``(H, W, 2)``.
         cubic: bicubic instead of bilinear interpolation (keeps more detail).
+
+        need_valid: compute the mask (else ``None`` is returned for it).
 
     Returns:
         ``(warped, valid)``: the warped image (borders replicated) and a float32 ``(H, W)``
@@ -172,6 +177,8 @@ def warp(
         warped = cv2.remap(image, coords, None, mode, borderMode=cv2.BORDER_REPLICATE)
         if image.ndim == 3 and warped.ndim == 2:
             warped = warped[..., None]
+    if not need_valid:
+        return warped, None
     x, y = coords[..., 0], coords[..., 1]
     valid = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).astype(np.float32)
     return warped, valid
@@ -179,7 +186,7 @@ def warp(
 
 def compose(flow_ab: np.ndarray, flow_bc: np.ndarray) -> np.ndarray:
     """The flow ``a -> c`` from ``a -> b`` and ``b -> c``: ``F_ab(p) + F_bc(p + F_ab(p))``."""
-    moved, _ = warp(flow_bc, flow_ab)
+    moved, _ = warp(flow_bc, flow_ab, need_valid=False)
     return flow_ab + moved
 
 
@@ -225,6 +232,7 @@ class FlowTrack:
         self.greys: list[np.ndarray] = []
         self.fwd: list[np.ndarray] = []  # fwd[i]: frame first+i -> first+i+1
         self.bwd: list[np.ndarray] = []  # bwd[i]: frame first+i+1 -> first+i
+        self._composed: dict[tuple[int, int], np.ndarray] = {}
 
     @property
     def end(self) -> int:
@@ -247,13 +255,13 @@ class FlowTrack:
         """The flow from frame ``i`` to frame ``j`` (both in the window), working pixels."""
         if i == j:
             return np.zeros((*self.greys[0].shape, 2), np.float32)
-        step = 1 if j > i else -1
-        out = None
-        for k in range(i, j, step):
-            f = self.fwd[k - self.first] if step > 0 else self.bwd[k - 1 - self.first]
-            out = f if out is None else compose(out, f)
-        assert out is not None
-        return out
+        if abs(i - j) == 1:
+            return self.fwd[i - self.first] if j > i else self.bwd[j - self.first]
+        key = (i, j)
+        if key not in self._composed:
+            step = 1 if j > i else -1
+            self._composed[key] = compose(self.flow(i, j - step), self.flow(j - step, j))
+        return self._composed[key]
 
     def has(self, i: int) -> bool:
         return self.first <= i < self.end
@@ -277,6 +285,7 @@ class FlowTrack:
             del self.fwd[:n]
             del self.bwd[:n]
             self.first += n
+            self._composed = {k: v for k, v in self._composed.items() if min(k) >= self.first}
 
 
 # --------------------------------------------------------------------------- duty cycle
@@ -299,6 +308,11 @@ class DutyEstimate:
     curve: tuple[float, ...] = ()
 
     def describe(self) -> str:
+        if not self.identifiable and self.pairs >= 3:
+            return (
+                f"duty cycle {self.duty:.2f} assumed (the frames did not agree on one: "
+                "misalignment between them dominates)"
+            )
         if not self.identifiable:
             return (
                 f"duty cycle {self.duty:.2f} assumed (the motion never changes enough "
@@ -342,7 +356,7 @@ class DutyEstimator:
         velocity fields and the flow ``a -> b``, all in the same pixels. Returns whether the
         pair counted."""
         wb, valid = warp(b, flow_ab, cubic=True)
-        vb, _ = warp(velocity_b, flow_ab)
+        vb, _ = warp(velocity_b, flow_ab, need_valid=False)
         diff = np.hypot(*np.moveaxis(velocity_a - vb, -1, 0))
         # keep pixels away from the borders and where the warp lands inside
         reach = int(np.ceil(np.abs(velocity_a).max() + np.abs(vb).max())) + 2
@@ -395,9 +409,9 @@ class DutyEstimator:
             if denom > 0:
                 step = float(self.grid[1] - self.grid[0])
                 duty += float(np.clip(0.5 * (c0 - c2) / denom, -0.5, 0.5)) * step
-        duty = float(np.clip(duty, self.grid[0], 1.0))
-        if not self.ready:
+        if not self.ready or duty > 1.1:
             return DutyEstimate(DEFAULT_DUTY, self.pairs, False, tuple(curve))
+        duty = float(np.clip(duty, self.grid[0], 1.0))
         return DutyEstimate(round(duty, 3), self.pairs, True, tuple(curve))
 
 
@@ -536,7 +550,7 @@ def warping_error(
         if prev is not None:
             fwd = est.to_full(est.flow(grey, prev_grey))  # current -> previous
             bwd = est.to_full(est.flow(prev_grey, grey))
-            back, _ = warp(bwd, fwd)
+            back, _ = warp(bwd, fwd, need_valid=False)
             gap = np.hypot(*np.moveaxis(fwd + back, -1, 0))
             mag = np.hypot(*np.moveaxis(fwd, -1, 0))
             warped, valid = warp(prev, fwd)

@@ -51,6 +51,7 @@ from unblur.video.flow import (
     resize_flow,
     warp,
 )
+from unblur.video.flow import noise_level as flow_noise_level
 
 if TYPE_CHECKING:
     from unblur.restoration.network import Deblurrer
@@ -92,6 +93,16 @@ class FusionSettings:
             raise ValueError(f"work_width must be >= 16, got {self.work_width}")
         if self.tolerance <= 0:
             raise ValueError(f"tolerance must be > 0, got {self.tolerance}")
+
+
+def _to_uint8(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return frame
+    return np.rint(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _to_float(frame: np.ndarray) -> np.ndarray:
+    return frame.astype(np.float32) * np.float32(1 / 255)
 
 
 def _as_float(frame: np.ndarray) -> np.ndarray:
@@ -151,6 +162,7 @@ class VideoRestorer:
         self._frames: dict[int, np.ndarray] = {}
         self._tags: dict[int, Hashable | Any] = {}
         self._velocity: dict[int, np.ndarray] = {}
+        self._length_cache: dict[int, tuple[np.float32, np.ndarray]] = {}
         self._duty_value = np.float32(duty if duty is not None else DEFAULT_DUTY)
         self._next = 0  # next frame index to output
         self._pushed = 0
@@ -199,7 +211,7 @@ class VideoRestorer:
                 h, w, work_width=self.settings.work_width, preset=self.settings.preset
             )
             self._track = FlowTrack(est)
-        self._frames[index] = pixels
+        self._frames[index] = _to_uint8(frame)
         self._tags[index] = tag
         self._track.push(frame)
         self._update_lengths(final=False)
@@ -254,9 +266,14 @@ class VideoRestorer:
         self._duty.add(lin[0], lin[1], va, vb, flow)
 
     def _length(self, j: int) -> np.ndarray:
-        """Blur length map of frame ``j`` in working pixels."""
+        """Blur length map of frame ``j`` in working pixels (kept per duty value)."""
+        cached = self._length_cache.get(j)
+        if cached is not None and cached[0] == self._duty_value:
+            return cached[1]
         v = self._velocity[j]
-        return np.hypot(v[..., 0], v[..., 1]) * self._duty_value
+        length = (np.hypot(v[..., 0], v[..., 1]) * self._duty_value).astype(np.float32)
+        self._length_cache[j] = (self._duty_value, length)
+        return length
 
     def _emit(self, *, final: bool) -> list[tuple[Any, np.ndarray]]:
         track = self._track
@@ -278,6 +295,7 @@ class VideoRestorer:
                 del self._frames[j]
             for j in [j for j in self._velocity if j < keep]:
                 del self._velocity[j]
+                self._length_cache.pop(j, None)
             track.drop_before(min(keep, self._next) - 2)
         return out
 
@@ -302,38 +320,40 @@ class VideoRestorer:
         track = self._track
         assert track is not None
         centre = self._frames[c]
-        if len(window) == 1:
-            return centre, self._length(c)
-        grey_c = track.grey(c).astype(np.float32) * np.float32(1 / 255)
         len_c = self._length(c)
+        if len(window) == 1:
+            return _to_float(centre), len_c
+        grey_c = track.grey(c).astype(np.float32) * np.float32(1 / 255)
+        noise = flow_noise_level(grey_c)
         images, confs, lengths = [centre], [np.ones_like(len_c)], [len_c]
         for j in window:
             if j == c:
                 continue
             flow = track.flow(c, j)
             grey_j, valid = warp(track.grey(j).astype(np.float32) * np.float32(1 / 255), flow)
-            len_j, _ = warp(self._length(j), flow)
-            back, _ = warp(track.flow(j, c), flow)
+            len_j, _ = warp(self._length(j), flow, need_valid=False)
+            back, _ = warp(track.flow(j, c), flow, need_valid=False)
             gap = np.hypot(*np.moveaxis(flow + back, -1, 0))  # forward-backward disagreement
-            conf = self._confidence(grey_c, grey_j, valid, len_c, len_j)
-            conf *= np.exp(-((gap / (1.0 + 0.05 * np.hypot(*np.moveaxis(flow, -1, 0)))) ** 2))
+            reach = 1.0 + 0.05 * np.hypot(*np.moveaxis(flow, -1, 0))
+            conf = self._confidence(grey_c, grey_j, valid, len_c, len_j, noise)
+            conf *= np.exp(-np.square(gap / reach))
             confs.append(conf)
             lengths.append(len_j)
-            full, _ = warp(self._frames[j], track.est.to_full(flow), cubic=True)
-            images.append(full)
+            images.append(warp(self._frames[j], track.est.to_full(flow), cubic=True,
+                               need_valid=False)[0])  # fmt: skip
         conf = np.stack(confs)
         length = np.stack(lengths)
         trusted = np.where(conf > 0.5, length, np.inf)
         best = np.minimum(trusted.min(axis=0), len_c)
         spread = 0.75 + 0.15 * best
-        weights = conf * np.exp(-0.5 * ((length - best) / spread) ** 2)
+        weights = conf * np.exp(-0.5 * np.square((length - best) / spread))
         weights /= weights.sum(axis=0, keepdims=True)
         h, w = centre.shape[:2]
-        out = np.zeros_like(centre)
+        out = np.zeros(centre.shape, np.float32)
         for image, wt in zip(images, weights, strict=True):
             if wt.shape != (h, w):
                 wt = cv2.resize(wt, (w, h), interpolation=cv2.INTER_LINEAR)
-            out += image * wt[..., None]
+            out += image * (wt[..., None] * np.float32(1 / 255))
         residual = (weights * length).sum(axis=0)
         return np.clip(out, 0.0, 1.0), residual
 
@@ -344,10 +364,23 @@ class VideoRestorer:
         valid: np.ndarray,
         len_c: np.ndarray,
         len_j: np.ndarray,
+        noise: float,
     ) -> np.ndarray:
-        """How well neighbour ``j`` is aligned at each pixel, in [0, 1]."""
+        """How much neighbour ``j`` may contribute at each pixel, in [0, 1].
+
+        Two checks. The coarse one: low-passed (so that a blur difference does not count),
+        the aligned neighbour must match the frame; otherwise the flow is wrong there. The
+        fine one, where the neighbour is not sharper than the frame (so that averaging it in
+        could only take noise out): at full detail it must match to within the noise;
+        otherwise the residual misalignment would soften the frame more than the averaging
+        cleans it (steady motion with clean frames, e.g. GoPro's averaged frames).
+        """
         sigma = 1.0 + 0.3 * float(np.median(np.maximum(len_c, len_j)))
         low_c = cv2.GaussianBlur(grey_c, (0, 0), sigma)
         low_j = cv2.GaussianBlur(grey_j, (0, 0), sigma)
         err = cv2.GaussianBlur(np.abs(low_c - low_j), (0, 0), 1.5)
-        return valid * np.exp(-((err / self.settings.tolerance) ** 2))
+        coarse = np.exp(-np.square(err / self.settings.tolerance))
+        fine_err = cv2.GaussianBlur(np.abs(grey_c - grey_j), (0, 0), 1.0)
+        fine = np.exp(-np.square(fine_err / (2.5 * noise + 0.004)))
+        similar = np.exp(-0.5 * np.square(np.maximum(len_c - len_j, 0.0)))
+        return valid * coarse * (1.0 - similar * (1.0 - fine))
