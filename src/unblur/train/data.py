@@ -384,6 +384,36 @@ class BlurMix:
         return out
 
 
+def shrunk_region(
+    photo: np.ndarray,
+    size: int,
+    margin: int,
+    rng: np.random.Generator,
+    *,
+    scale: tuple[float, float] = (1.0, 1.0),
+    centre: bool = False,
+) -> tuple[np.ndarray, float]:
+    """A region of ``size + 2 * margin`` pixels (less where the photo ends) of a photo, shrunk
+    by a random factor from ``scale`` (area interpolation; raised where needed to fit).
+
+    Returns:
+        ``(region, factor)``: uint8 ``(h, w, 3)`` with ``min(h, w) >= size``, and the factor.
+    """
+    height, width = photo.shape[:2]
+    factor = max(float(rng.uniform(*scale)), size / min(height, width))
+    want = math.ceil((size + 2 * margin) / factor)
+    rh, rw = min(height, want), min(width, want)
+    if centre:
+        top, left = (height - rh) // 2, (width - rw) // 2
+    else:
+        top, left = int(rng.integers(0, height - rh + 1)), int(rng.integers(0, width - rw + 1))
+    region = photo[top : top + rh, left : left + rw]
+    if factor < 1.0:
+        th, tw = max(size, round(rh * factor)), max(size, round(rw * factor))
+        region = cv2.resize(region, (tw, th), interpolation=cv2.INTER_AREA)
+    return region, factor
+
+
 def synthesize_pair(
     photo: np.ndarray,
     size: int,
@@ -423,17 +453,7 @@ def synthesize_pair(
     weights = np.array([mix.kinds[k] for k in kinds], dtype=np.float64)
     kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
     poisson = bool(rng.random() < mix.poisson_prob)
-    factor = max(float(rng.uniform(*scale)), size / min(height, width))
-    want = math.ceil((size + 2 * mix.margin) / factor)
-    rh, rw = min(height, want), min(width, want)
-    if centre:
-        top, left = (height - rh) // 2, (width - rw) // 2
-    else:
-        top, left = int(rng.integers(0, height - rh + 1)), int(rng.integers(0, width - rw + 1))
-    region = photo[top : top + rh, left : left + rw]
-    if factor < 1.0:
-        th, tw = max(size, round(rh * factor)), max(size, round(rw * factor))
-        region = cv2.resize(region, (tw, th), interpolation=cv2.INTER_AREA)
+    region, factor = shrunk_region(photo, size, mix.margin, rng, scale=scale, centre=centre)
     sharp = to_float(region)
     blurred, truth = blur.degrade(sharp, configs[kind, poisson], rng=rng)
     quality = None
@@ -467,6 +487,8 @@ class SyntheticSource:
         folder: folder of sharp photos (files directly inside it).
         mix: blur kinds and effect ranges (default :class:`BlurMix`).
         scale: range of the random shrink factor, ``0 < low <= high <= 1``.
+        on_device: make sharp crops only (both images of the pair are the sharp crop); the
+            training step blurs them on its device (:mod:`unblur.train.device_blur`).
         quiet: no progress bar while decoding.
 
     Raises:
@@ -480,6 +502,7 @@ class SyntheticSource:
         mix: BlurMix | None = None,
         *,
         scale: tuple[float, float] = (1.0, 1.0),
+        on_device: bool = False,
         quiet: bool = True,
     ) -> None:
         folder = _check_folder(folder)
@@ -492,6 +515,7 @@ class SyntheticSource:
         self.folder = folder
         self.mix = mix if mix is not None else BlurMix()
         self.scale = (float(scale[0]), float(scale[1]))
+        self.on_device = on_device
         self.files = files
         self.photos = [load_rgb8(p) for p in _progress(files, f"reading {self.name}", quiet)]
         self._eligible: dict[int, list[int]] = {}
@@ -513,10 +537,17 @@ class SyntheticSource:
         return self._eligible[size]
 
     def sample(self, size: int, rng: np.random.Generator) -> SourcePair:
-        """A random blurred/sharp pair of ``size`` x ``size`` pixels."""
+        """A random blurred/sharp pair of ``size`` x ``size`` pixels (with ``on_device``, the
+        sharp crop twice)."""
         choices = self.eligible(size)
         index = choices[int(rng.integers(len(choices)))]
-        pair = synthesize_pair(self.photos[index], size, self.mix, rng, scale=self.scale)
+        if self.on_device:
+            region, factor = shrunk_region(self.photos[index], size, 0, rng, scale=self.scale)
+            cy, cx = (region.shape[0] - size) // 2, (region.shape[1] - size) // 2
+            sharp = to_float(np.ascontiguousarray(region[cy : cy + size, cx : cx + size]))
+            pair = SourcePair(sharp, sharp, {"kind": "on_device", "scale": factor})
+        else:
+            pair = synthesize_pair(self.photos[index], size, self.mix, rng, scale=self.scale)
         pair.info.update(source=self.name, file=self.files[index].name)
         return pair
 
@@ -745,6 +776,7 @@ class SyntheticSpec:
     weight: float = 1.0
     blur: BlurMix = field(default_factory=BlurMix)
     scale: tuple[float, float] = (1.0, 1.0)
+    on_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -781,7 +813,9 @@ def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
     """
     folder = Path(root) / spec.path
     if isinstance(spec, SyntheticSpec):
-        return SyntheticSource(folder, spec.blur, scale=spec.scale, quiet=quiet)
+        return SyntheticSource(
+            folder, spec.blur, scale=spec.scale, on_device=spec.on_device, quiet=quiet
+        )
     if isinstance(spec, PairSpec):
         return PairSource(folder, include=spec.include, exclude=spec.exclude, quiet=quiet)
     return FrameSource(
@@ -1038,21 +1072,66 @@ class PairPool:
         Raises:
             ValueError: ``patch`` larger than the pool's crops, ``batch < 1``.
         """
-        if batch < 1 or not 1 <= patch <= self.crop:
-            raise ValueError(f"need batch >= 1 and 1 <= patch <= {self.crop}, got {batch}, {patch}")
-        slots = rng.integers(0, self.size, size=batch)
-        pin = device is not None and torch.device(device).type == "cuda"
-        out = torch.empty((2, batch, 3, patch, patch), dtype=torch.uint8, pin_memory=pin)
-        store, target = self.pairs.numpy(), out.numpy()
-        for j, slot in enumerate(slots):
-            aug = PairedAugment.sample(
-                self.crop, self.crop, patch, rng, flips=augment, rotate=augment
+        blurred, sharp, _ = self.sample_parts(batch, patch, rng, device=device, augment=augment)
+        return blurred, sharp
+
+    def sample_parts(
+        self,
+        batch: int,
+        patch: int,
+        rng: np.random.Generator,
+        *,
+        regions: dict[int, int] | None = None,
+        device: torch.device | None = None,
+        augment: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
+        """:meth:`sample_batch`, with the slots of sources made on the device set apart.
+
+        Args:
+            batch, patch, rng, device, augment: as :meth:`sample_batch` (for the slots of the
+                other sources, the same draws in the same order).
+            regions: source index -> side ``R`` (``patch <= R <= C``): the slots of these
+                sources give crops of ``R`` pixels of their sharp image, to be blurred on the
+                device (:func:`unblur.train.device_blur.blur_regions`).
+
+        Returns:
+            ``(blurred, sharp, parts)``: the pairs of the other slots, float32
+            ``(B', 3, P, P)``, and per source of ``regions`` its sharp regions, float32
+            ``(n, 3, R, R)`` in ``[0, 1]`` (``B' + sum(n) == batch``).
+        """
+        regions = regions or {}
+        sides = [patch, *regions.values()]
+        if batch < 1 or not all(1 <= side <= self.crop for side in sides):
+            raise ValueError(
+                f"need batch >= 1 and 1 <= patch, region <= {self.crop}, got {batch}, {sides}"
             )
-            target[:, j] = aug(store[:, int(slot)])
+        slots = rng.integers(0, self.size, size=batch)
+        apart = [int(self.origin[s]) in regions for s in slots]
+        pin = device is not None and torch.device(device).type == "cuda"
+        plain = batch - sum(apart)
+        out = torch.empty((2, plain, 3, patch, patch), dtype=torch.uint8, pin_memory=pin)
+        store, target = self.pairs.numpy(), out.numpy()
+        crops: dict[int, list[np.ndarray]] = {}
+        k = 0
+        for slot, aside in zip(slots, apart, strict=True):
+            source = int(self.origin[slot])
+            side = regions[source] if aside else patch
+            aug = PairedAugment.sample(
+                self.crop, self.crop, side, rng, flips=augment, rotate=augment
+            )
+            if aside:
+                crops.setdefault(source, []).append(np.ascontiguousarray(aug(store[1, int(slot)])))
+            else:
+                target[:, k] = aug(store[:, int(slot)])
+                k += 1
         if device is not None:
             out = out.to(device, non_blocking=True)
         images = out.float().div_(255.0)
-        return images[0], images[1]
+        parts = {
+            source: torch.from_numpy(np.stack(found)).to(device or "cpu").float().div_(255.0)
+            for source, found in sorted(crops.items())
+        }
+        return images[0], images[1], parts
 
 
 # --------------------------------------------------------------------------------------------

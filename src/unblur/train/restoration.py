@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from unblur.errors import ConfigError
-from unblur.train import data
+from unblur.train import data, device_blur
 from unblur.train.config import (
     OptimConfig,
     TrainConfig,
@@ -169,6 +169,15 @@ class DataConfig:
             raise ValueError("refresh_every and workers must be >= 0")
         if not 0 < self.refresh_fraction <= 1:
             raise ValueError(f"refresh_fraction must be in (0, 1], got {self.refresh_fraction}")
+        for spec in self.sources:
+            if isinstance(spec, data.SyntheticSpec) and spec.on_device:
+                device_blur.check_mix(spec.blur)
+                need = device_blur.region_size(spec.blur, self.patch)
+                if self.pool_crop < need:
+                    raise ValueError(
+                        f"pool_crop {self.pool_crop} is too small for on_device blur of "
+                        f"{spec.path}: patch {self.patch} + twice the blur's reach needs {need}"
+                    )
 
 
 @dataclass(frozen=True)
@@ -358,6 +367,11 @@ class RestorationTask:
         self.input_psnr = [_psnr(blurred, sharp) for _, blurred, sharp in self.val_pairs]
         self.loss_fn = RestorationLoss(config.loss)
         d = config.data
+        self.regions = {  # sources whose pairs are blurred on the device, and their regions
+            i: device_blur.region_size(spec.blur, d.patch)
+            for i, spec in enumerate(d.sources)
+            if isinstance(spec, data.SyntheticSpec) and spec.on_device
+        }
         workers = d.workers or max(1, cores() // dist_info.world)
         self.pool = data.PairPool(
             self.sources,
@@ -395,7 +409,14 @@ class RestorationTask:
     def loss(self, model: nn.Module, step: int) -> torch.Tensor:
         d, seed = self.config.data, self.config.train.seed
         rng = data.derive_rng(data.TAG_BATCH, seed, self.dist.rank, step)
-        blurred, sharp = self.pool.sample_batch(d.batch, d.patch, rng, device=self.device)
+        blurred, sharp, parts = self.pool.sample_parts(
+            d.batch, d.patch, rng, regions=self.regions, device=self.device
+        )
+        for source, regions in parts.items():  # sources made on the device: blur them now
+            spec = d.sources[source]
+            assert isinstance(spec, data.SyntheticSpec)
+            made, truth = device_blur.blur_regions(regions, spec.blur, d.patch, rng)
+            blurred, sharp = torch.cat([blurred, made]), torch.cat([sharp, truth])
         return self.loss_fn(model(blurred), sharp)
 
     def after_step(self, step: int) -> None:
