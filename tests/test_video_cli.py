@@ -303,3 +303,21 @@ def test_live_on_a_loopback_stream(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "15 frames in" in err and "fps achieved" in err
     info = probe(out)
     assert info["frames"] + int(err.split(" restored, ")[1].split()[0]) == 15
+
+
+def test_video_to_a_loopback_udp_stream(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stream URL as the output: MPEG-TS over UDP to 127.0.0.1, received here."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    port = receiver.getsockname()[1]
+    try:
+        url = f"udp://127.0.0.1:{port}?pkt_size=1316"
+        options = ["--output-format", "mpegts", "--method", "none", "--no-subtitles"]
+        code, err = run_cli(capsys, str(clip), "-o", url, *options)
+        assert code == 0, err
+        assert f"wrote udp://127.0.0.1:{port}" in err
+        data = receiver.recv(65536)
+        assert data[0] == 0x47  # an MPEG-TS packet's sync byte
+    finally:
+        receiver.close()

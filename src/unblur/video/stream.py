@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -74,6 +74,7 @@ _FALLBACK_ENCODERS = ("libx264", "libvpx-vp9", "libsvtav1", "mpeg4", "ffv1")
 _CRF_DEFAULT = {"libx264": 18, "libx265": 20, "libvpx-vp9": 31, "libsvtav1": 30}
 _PRESET_DEFAULT = {"libx264": "medium", "libx265": "medium"}
 _MAX_PIXELS = 200_000_000
+E = TypeVar("E", InputError, OutputError)
 
 
 def is_url(target: str | Path) -> bool:
@@ -85,6 +86,13 @@ def _ffmpeg_error() -> tuple[type[BaseException], ...]:
     import av
 
     return (av.FFmpegError, OSError, ValueError, RuntimeError)
+
+
+def _located(cls: type[E], message: str, where: str | Path | None) -> E:
+    """An error naming its file, or its URL (which a path would mangle) in the message."""
+    if where is not None and is_url(where):
+        return cls(f"{where}: {message}")
+    return cls(message, where)
 
 
 def _message(err: BaseException) -> str:
@@ -217,7 +225,7 @@ class VideoReader:
         if not is_url(source) and format is None:
             path = Path(source)
             if not path.exists():
-                raise InputError("no such file", path)
+                raise _located(InputError, "no such file", path)
             if path.is_dir():
                 raise InputError("is a folder, not a video (folders of frames: see --help)", path)
         try:
@@ -227,17 +235,22 @@ class VideoReader:
         except av.FFmpegError as err:
             raise InputError(f"not a video, or unreadable ({_message(err)})", self._label) from None
         except OSError as err:
-            raise InputError(f"cannot open ({_message(err)})", self._label) from None
+            raise _located(InputError, f"cannot open ({_message(err)})", self._label) from None
         try:
             video = self._container.streams.best("video")
             if video is None:
                 kinds = sorted({s.type for s in self._container.streams}) or ["none"]
-                raise InputError(f"has no video stream (streams: {', '.join(kinds)})", self._label)
+                raise _located(
+                    InputError, f"has no video stream (streams: {', '.join(kinds)})", self._label
+                )
             ctx = video.codec_context
             if not ctx.width or not ctx.height:
-                raise InputError("video stream has no frame size (not a video?)", self._label)
+                raise _located(
+                    InputError, "video stream has no frame size (not a video?)", self._label
+                )
             if ctx.width * ctx.height > max_pixels:
-                raise InputError(
+                raise _located(
+                    InputError,
                     f"frames of {ctx.width}x{ctx.height} exceed the {max_pixels}-pixel limit",
                     self._label,
                 )
@@ -434,9 +447,12 @@ def choose_encoder(
         supported: codec names the output container can hold.
         wanted: an encoder the user asked for.
 
+    The container's list of codecs is a preference, not a verdict: several formats
+    (MPEG-TS, RTSP) list only their defaults but take more; a codec a container truly cannot
+    hold is refused when the output's header is written (:class:`VideoWriter`).
+
     Raises:
-        OutputError: ``wanted`` is not an encoder of this FFmpeg, or the container cannot
-            hold it (or anything we can encode).
+        OutputError: ``wanted`` is not an encoder of this FFmpeg build, or none is.
     """
     import av
 
@@ -452,18 +468,19 @@ def choose_encoder(
 
     if wanted is not None:
         if not encodable(wanted):
-            raise OutputError(f"{wanted!r} is not a video encoder of this FFmpeg build")
-        if not _holds(supported, wanted):
-            raise OutputError(f"the output container cannot hold {wanted} video")
-        return wanted
+            raise _located(OutputError, f"{wanted!r} is not a video encoder of this FFmpeg build")
+        return wanted  # whether the container takes it shows when its header is written
     candidates = []
     if input_codec and input_codec in ENCODERS:
         candidates.append(ENCODERS[input_codec])
     candidates.extend(_FALLBACK_ENCODERS)
-    for name in candidates:
-        if encodable(name) and _holds(supported, name):
+    usable = [name for name in candidates if encodable(name)]
+    for name in usable:
+        if _holds(supported, name):
             return name
-    raise OutputError("the output container cannot hold any video codec this build encodes")
+    if usable:  # the container lists no codecs it takes (MPEG-TS, network formats): try
+        return usable[0]
+    raise OutputError("this FFmpeg build has none of the usual video encoders")
 
 
 def _holds(supported: set[str] | frozenset[str], encoder: str) -> bool:
@@ -557,6 +574,7 @@ class VideoWriter:
         self.target = target
         self.url = is_url(target)
         self._label: str | Path = target if self.url else Path(target)
+        self._where: Path | None = None if self.url else Path(target)  # OutputError's path
         self._temp: Path | None = None
         open_as: str = str(target)
         if not self.url:
@@ -581,7 +599,9 @@ class VideoWriter:
             ) from None
         except (OSError, ValueError) as err:
             self._drop_temp()
-            raise OutputError(f"cannot open for writing ({_message(err)})", self._label) from None
+            raise _located(
+                OutputError, f"cannot open for writing ({_message(err)})", self._label
+            ) from None
         try:
             self._setup(
                 width, height, time_base, rate, settings, input_codec, input_pix_fmt,
@@ -617,10 +637,32 @@ class VideoWriter:
         try:
             encoder = choose_encoder(input_codec, supported, settings.codec)
         except OutputError as err:
-            raise OutputError(f"{err.message} (a {fmt} file)", self._label) from None
-        self.encoder = encoder
+            raise _located(OutputError, f"{err.message} (a {fmt} file)", self._label) from None
         rate = Fraction(rate) if rate else Fraction(30)
-        stream = container.add_stream(encoder, rate=rate)
+        try:
+            stream = container.add_stream(encoder, rate=rate)
+        except ValueError:  # PyAV asks the muxer (avformat_query_codec): it refuses
+            if settings.codec is not None:
+                raise _located(
+                    OutputError,
+                    f"a {fmt} file cannot hold {encoder} video; choose another --codec or "
+                    "container",
+                    self._label,
+                ) from None
+            stream = None
+            for other in _FALLBACK_ENCODERS:
+                if other != encoder and other in av.codecs_available:
+                    try:
+                        stream = container.add_stream(other, rate=rate)
+                    except ValueError:
+                        continue
+                    encoder = other
+                    break
+            if stream is None:
+                raise _located(
+                    OutputError, f"a {fmt} file takes none of our video encoders", self._label
+                ) from None
+        self.encoder = encoder
         stream.width, stream.height = width, height
         stream.pix_fmt = _pix_fmt(encoder, settings.pix_fmt or input_pix_fmt)
         stream.time_base = time_base
@@ -657,20 +699,35 @@ class VideoWriter:
         self._time_base = time_base
         self.stream_map: dict[int, Any] = {}
         for template in templates:
-            name = template.codec_context.name
-            if not _holds(supported, name):
-                raise OutputError(
-                    f"a {fmt} file cannot hold the input's {template.type} stream ({name}); "
-                    "use .mkv, or leave it out with --no-audio / --no-subtitles",
+            try:
+                out = container.add_stream_from_template(template)
+            except ValueError:
+                raise _located(
+                    OutputError,
+                    f"a {fmt} file cannot hold the input's {template.type} stream "
+                    f"({template.codec_context.name}); use .mkv, or leave it out with "
+                    "--no-audio / --no-subtitles",
                     self._label,
-                )
-            out = container.add_stream_from_template(template)
+                ) from None
             self.stream_map[template.index] = out
         try:
             container.start_encoding()
         except av.FFmpegError as err:
+            detail = _message(err)
+            strangers = [t for t in templates if not _holds(supported, t.codec_context.name)]
+            if not _holds(supported, encoder) or not strangers:
+                raise _located(
+                    OutputError,
+                    f"a {fmt} file cannot hold {encoder} video ({detail}); choose another "
+                    "--codec or container",
+                    self._where or self._label,
+                ) from None
+            first = strangers[0]
             raise OutputError(
-                f"cannot encode {encoder} into a {fmt} file ({_message(err)})", self._label
+                f"a {fmt} file cannot hold the input's {first.type} stream "
+                f"({first.codec_context.name}); use .mkv, or leave it out with --no-audio / "
+                f"--no-subtitles ({detail})",
+                self._where,
             ) from None
 
     # ------------------------------------------------------------------ writing
@@ -700,7 +757,7 @@ class VideoWriter:
         except av.FFmpegError as err:
             raise OutputError(f"cannot write ({_message(err)})", self._label) from None
         except OSError as err:
-            raise OutputError(f"cannot write ({_message(err)})", self._label) from None
+            raise _located(OutputError, f"cannot write ({_message(err)})", self._label) from None
         self.frames_written += 1
 
     def mux(self, packet: Any) -> None:
@@ -733,14 +790,16 @@ class VideoWriter:
             with contextlib.suppress(Exception):
                 self._container.close()
             self._drop_temp()
-            raise OutputError(f"cannot finish writing ({_message(err)})", self._label) from None
+            raise _located(
+                OutputError, f"cannot finish writing ({_message(err)})", self._label
+            ) from None
         if self._temp is not None:
             try:
                 os.replace(self._temp, Path(self.target))
             except OSError as err:
                 self._drop_temp()
-                raise OutputError(
-                    f"cannot move into place ({_message(err)})", self._label
+                raise _located(
+                    OutputError, f"cannot move into place ({_message(err)})", self._label
                 ) from None
 
     def abort(self) -> None:
