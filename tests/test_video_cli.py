@@ -133,6 +133,8 @@ def test_folders_of_frames_in_and_out(tmp_path: Path, capsys: pytest.CaptureFixt
     assert sorted(p.name for p in frames_out.iterdir()) == [f"{i:06d}.png" for i in range(6)]
     code, err = run_cli(capsys, str(gopro), "-o", str(tmp_path / "x.mp4"))
     assert code == 1 and "2 sequences" in one_error_line(err)
+    code, err = run_cli(capsys, str(gopro), "-o", str(tmp_path / "cut"), "--start", "1")
+    assert code == 1 and "restored whole" in one_error_line(err)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -12,6 +12,8 @@ Data flows image in -> motion -> restoration -> image out:
   deconvolution and blind estimation;
 * :mod:`unblur.models` holds the restoration and motion networks and their registry
   (``create_model``, ``list_models``);
+* :mod:`unblur.video` restores videos as streams with their neighbouring frames
+  (``restore_video``: an iterator over restored frames; ``unblur video``, ``unblur live``);
 * :mod:`unblur.train` trains them; :mod:`unblur.metrics` scores results.
 
 The common entry points are available here and imported lazily, so that

@@ -361,6 +361,12 @@ def restore_file(
     from unblur.video import frames as folder
 
     if not is_url(source) and Path(source).is_dir():
+        if start is not None or end is not None:
+            raise InputError(
+                "--start and --end cut videos; a folder of frames is restored whole (make a "
+                "folder of the frames you want)",
+                source,
+            )
         seqs = folder.find_sequences(Path(source))
         if _is_video_target(output):
             if len(seqs) > 1:
