@@ -315,8 +315,8 @@ class DutyEstimate:
             )
         if not self.identifiable:
             return (
-                f"duty cycle {self.duty:.2f} assumed (the motion never changes enough "
-                "between frames to measure it)"
+                f"duty cycle {self.duty:.2f} assumed (too few frames, or the motion never "
+                "changes enough between frames to measure it)"
             )
         return f"duty cycle {self.duty:.2f} estimated from {self.pairs} frame pairs"
 
