@@ -94,6 +94,37 @@ def test_temporal_beats_per_frame_restoration(handheld: object, deblurrer: objec
     assert steadiness["temporal"] < 0.7 * steadiness["network"], steadiness
 
 
+class _Identity:
+    """A stand-in for the network where only the method's choice is tested (fast)."""
+
+    def restore(self, pixels: np.ndarray) -> np.ndarray:
+        return pixels
+
+
+def test_auto_picks_temporal_for_varying_blur_and_network_for_constant_blur() -> None:
+    from unblur.video.temporal import AUTO_FRAMES
+
+    deblurrer = _Identity()
+    photo = textured_scene(200, 260, 3, seed=3)
+    for path, want in (("handheld", "temporal"), ("pan", "network")):
+        clip = synth_video(photo, size=(96, 64), frames=AUTO_FRAMES + 2, duty=1.0, max_speed=8,
+                           rng=1, objects=0, noise=0.002, path=path)  # fmt: skip
+        restorer = VideoRestorer("auto", deblurrer=deblurrer)
+        assert restorer.delay == AUTO_FRAMES + 1
+        counts = [len(restorer.push(f, i)) for i, f in enumerate(clip.blurred)]
+        assert counts[:-1] == [0] * AUTO_FRAMES + [0]  # held until it has decided
+        out = restorer.push(clip.blurred[0], "extra") + restorer.flush()
+        assert sum(counts) + len(out) == len(clip.blurred) + 1
+        # measured: sharpness gain 0.50, motion gain 0.50 (hand-held); 0.11, 0.01 (pan)
+        assert restorer.method == want, (path, restorer.gain, restorer.motion_gain)
+        assert restorer.requested == "auto"
+    # too short to fill the window: decides at the end on what it has
+    short = VideoRestorer("auto", deblurrer=deblurrer)
+    got = [t for i, f in enumerate(clip.blurred[:3]) for t, _ in short.push(f, i)]
+    got += [t for t, _ in short.flush()]
+    assert got == [0, 1, 2] and short.method == "network"
+
+
 def test_fusion_keeps_a_static_scene_steady_and_the_frame_where_alignment_fails() -> None:
     still = textured_scene(48, 64, 3, seed=2)
     rng = np.random.default_rng(0)
@@ -119,7 +150,7 @@ def test_restorer_outputs_in_order_and_checks_input() -> None:
         VideoRestorer("magic")
     with pytest.raises(ValueError, match="deblurrer"):
         VideoRestorer("temporal")
-    assert METHODS == ("temporal", "fusion", "network", "none")
+    assert METHODS == ("auto", "temporal", "fusion", "network", "none")
     restorer = VideoRestorer("fusion", duty=0.4)
     assert restorer.delay == 4
     frames = scene_frames(6, 40, 32)
@@ -144,6 +175,11 @@ def test_restore_video_iterator(tmp_path: Path) -> None:
     # arrays in, from another program
     arrays = list(unblur.restore_video(scene_frames(5), method="none", fps=10))
     assert len(arrays) == 5 and arrays[4].time == pytest.approx(0.4)
+    # the default, auto, says what it chose (a steady pan: every frame equally blurred)
+    from unblur.video.api import restore_file
+
+    report = restore_file(clip, tmp_path / "auto.mkv", deblurrer=_Identity())  # type: ignore[arg-type]
+    assert report.frames == 8 and report.method.startswith("auto: network (sharpness gain")
 
 
 def _rss_mb() -> float:

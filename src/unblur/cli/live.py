@@ -25,8 +25,9 @@ the count is reported with the frames per second achieved. The output keeps
 each frame's time, with gaps where frames were dropped; video only.
 
 The default method is fusion, the fast path, with the optical flow at 320
-pixels wide (see `unblur video --help` for the methods; temporal and network
-are far slower than real time on a CPU).
+pixels wide (see `unblur video --help` for the methods; auto, temporal and
+network run the restoration network and are far slower than real time on a
+CPU).
 
 examples:
   unblur live clip.mp4 -o restored.mkv

@@ -71,7 +71,8 @@ class VideoReport:
         output: where it wrote.
         frames: frames written.
         seconds: wall time.
-        method: the restoration method.
+        method: the restoration method; ``auto`` says what it chose and why
+            (``auto: network (sharpness gain 0.14, motion gain 0.54)``).
         duty: the duty cycle used (flow methods), else ``None``.
         broken: where the input broke, if it did (the output then holds what came before).
         encoder: the video encoder used (video outputs).
@@ -80,7 +81,7 @@ class VideoReport:
     output: Path | str
     frames: int = 0
     seconds: float = 0.0
-    method: str = "temporal"
+    method: str = "auto"
     duty: DutyEstimate | None = None
     broken: StreamBreak | None = None
     encoder: str | None = None
@@ -194,7 +195,7 @@ def _pre_duty(
 def restore_video(
     source: str | Path | Iterable[np.ndarray],
     *,
-    method: str = "temporal",
+    method: str = "auto",
     duty: float | None = None,
     start: float | None = None,
     end: float | None = None,
@@ -211,9 +212,11 @@ def restore_video(
     Args:
         source: a video file, a stream URL, a folder of frames, or an iterable of RGB
             frames (uint8, or float in [0, 1]).
-        method: ``temporal`` (aligned neighbours fused, then the network where blur
-            remains), ``fusion`` (fusion alone: fast), ``network`` (each frame alone),
-            ``none``.
+        method: ``auto`` (the default: ``temporal`` when the first frames' blur varies
+            enough for lucky imaging, else ``network``; see
+            :mod:`unblur.video.temporal`), ``temporal`` (aligned neighbours fused, then the
+            network where blur remains), ``fusion`` (fusion alone: fast), ``network``
+            (each frame alone), ``none``.
         duty: the duty cycle (exposure / frame interval); ``None`` estimates it from the
             first frames.
         start, end: seconds to restore (files and folders).
@@ -308,7 +311,7 @@ def restore_file(
     source: str | Path,
     output: str | Path,
     *,
-    method: str = "temporal",
+    method: str = "auto",
     duty: float | None = None,
     start: float | None = None,
     end: float | None = None,
@@ -505,6 +508,11 @@ def _drive(
     report.frames, report.seconds = sink.count, time.perf_counter() - started
     if report.duty is None and restorer.method in USES_FLOW:
         report.duty = restorer.duty
+    if restorer.requested == "auto" and restorer.gain is not None:
+        report.method = (
+            f"auto: {restorer.method} (sharpness gain {restorer.gain:.2f}, "
+            f"motion gain {restorer.motion_gain:.2f})"
+        )
     sink.close()
 
 

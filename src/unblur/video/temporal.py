@@ -23,9 +23,23 @@ than others ("lucky" frames, as in lucky imaging). For each frame ``c`` this mod
 5. optionally **restores the fused frame with the network** (``temporal``), which removes
    the blur that even the sharpest neighbour had.
 
-Methods: ``temporal`` (fusion, then the network), ``fusion`` (fusion alone: the fast path),
-``network`` (the network on every frame alone: the per-frame baseline), ``none`` (frames
-passed through: a plain re-encode).
+Methods: ``auto`` (the default: ``temporal`` or ``network``, chosen per clip from its first
+frames, below), ``temporal`` (fusion, then the network), ``fusion`` (fusion alone: the fast
+path), ``network`` (the network on every frame alone: the per-frame baseline), ``none``
+(frames passed through: a plain re-encode).
+
+``auto``: lucky imaging only helps when some frames are much sharper than their neighbours
+(a hand-held camera); with steady motion every frame is equally blurred and fusing them only
+adds residual misalignment. So ``auto`` holds the first :data:`AUTO_FRAMES` frames and
+measures two things over them: the *sharpness gain* (:func:`sharpness_gain`: how much
+sharper, by the variance of the Laplacian, the sharpest frame within ``R`` of each frame
+looks) and the *motion gain* (:func:`lucky_gain`: the same from the flow's speeds, i.e.
+the predicted blur lengths). Only when both reach their thresholds does it run
+``temporal``, else ``network``; the choice is then kept for the whole clip
+(:attr:`VideoRestorer.method`). Clips shorter than that decide on what they have. The
+motion alone is not enough: on real GoPro footage the flow's speeds swing as much as a
+hand-held synthetic clip's (motion gain 0.53) while the frames' sharpness barely does
+(sharpness gain 0.13-0.14), and fusion loses there.
 
 :class:`VideoRestorer` takes frames one at a time and returns the restored ones in order,
 ``R + 2`` frames later (a frame's velocity needs the two frames after it), holding only those
@@ -56,11 +70,59 @@ from unblur.video.flow import noise_level as flow_noise_level
 if TYPE_CHECKING:
     from unblur.restoration.network import Deblurrer
 
-__all__ = ["METHODS", "FusionSettings", "VideoRestorer"]
+__all__ = ["AUTO_FRAMES", "AUTO_MOTION_THRESHOLD", "AUTO_THRESHOLD", "METHODS",
+           "FusionSettings", "VideoRestorer", "lucky_gain", "sharpness_gain"]  # fmt: skip
 
-METHODS = ("temporal", "fusion", "network", "none")
-USES_FLOW = ("temporal", "fusion")
-USES_NETWORK = ("temporal", "network")
+METHODS = ("auto", "temporal", "fusion", "network", "none")
+USES_FLOW = ("auto", "temporal", "fusion")
+USES_NETWORK = ("auto", "temporal", "network")
+
+#: ``auto`` decides from the sharpness and speeds of this many first frames (held until
+#: then: a one-time start-up delay of ``AUTO_FRAMES + 1`` frames; memory stays bounded).
+AUTO_FRAMES = 10
+#: ``auto`` runs ``temporal`` when :func:`sharpness_gain` is at least ``AUTO_THRESHOLD`` and
+#: :func:`lucky_gain` (the flow's speeds) at least ``AUTO_MOTION_THRESHOLD``, else ``network``.
+#: Calibrated with ``python benchmarks/video_auto.py --frames 12 --photos 2 --gopro-frames 12
+#: --threads 1`` (BENCHMARKS.md, Video; sharpness gain / motion gain, temporal - network dB):
+#: synthetic hand-held with 3.5-7 px blur (plasma_Path) 0.34-0.37 / 0.53, +1.8 to +2.3 dB;
+#: hand-held with 1-4 px blur (mate_Garden) 0.05-0.11 / 0.50-0.52, +0.64 to +0.75 dB;
+#: steady pans 0.04-0.07 / 0.00, +0.12 and +0.14 dB; real GoPro 240->30 fps averages
+#: 0.13-0.14 / 0.53, -0.35 (8/8) and -0.78 dB (4/8). The motion gain alone cannot tell
+#: GoPro from hand-held; the sharpness gain puts the threshold at 0.2, between GoPro's 0.14
+#: and the strong hand-held clips' 0.34, which gives up the short-blur hand-held clips'
+#: +0.6-0.75 dB (the frames look too alike to be sure) rather than lose 0.35-0.78 dB on
+#: real footage. The motion threshold keeps compression or lighting flicker on a steady pan
+#: (a tiny H.264 pan in the tests: sharpness gain 0.22, motion gain 0.03) from counting.
+AUTO_THRESHOLD = 0.2
+AUTO_MOTION_THRESHOLD = 0.2
+
+
+def lucky_gain(speeds: list[float], radius: int) -> float:
+    """How much sharper the sharpest neighbour is, on average, relative to the mean blur.
+
+    ``speeds[j]`` is frame ``j``'s typical motion (px per frame interval; its blur length is
+    the duty cycle times it). For each frame, the drop from its speed to the lowest within
+    ``radius`` frames of it; their mean over the mean speed plus 1 px (so that a still
+    camera, with nothing to gain, scores near 0). 0: every frame equally blurred (a steady
+    pan); near 1: each frame has a nearly sharp neighbour (a hand-held camera).
+    """
+    if not speeds:
+        return 0.0
+    s = np.asarray(speeds, np.float64)
+    drops = [s[j] - s[max(0, j - radius) : j + radius + 1].min() for j in range(len(s))]
+    return float(np.mean(drops) / (s.mean() + 1.0))
+
+
+def sharpness_gain(sharpness: list[float], radius: int) -> float:
+    """How much sharper the sharpest neighbour looks, on average: the mean over frames of
+    ``log(max(sharpness within radius) / sharpness)``, ``sharpness`` being each frame's
+    variance of the Laplacian (:func:`unblur.metrics.sharpness`'s measure; consecutive frames
+    show the same scene, so the content cancels). 0: every frame equally sharp."""
+    if not sharpness:
+        return 0.0
+    s = np.log(np.maximum(np.asarray(sharpness, np.float64), 1e-12))
+    return float(np.mean([s[max(0, j - radius) : j + radius + 1].max() - s[j]
+                          for j in range(len(s))]))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -120,12 +182,17 @@ class VideoRestorer:
     """Restore a stream of frames in order (module docstring).
 
     Args:
-        method: ``temporal``, ``fusion``, ``network`` or ``none``.
-        deblurrer: the loaded network for ``temporal`` and ``network`` (load it once and
-            reuse it across frames).
+        method: ``auto``, ``temporal``, ``fusion``, ``network`` or ``none``.
+        deblurrer: the loaded network for ``auto``, ``temporal`` and ``network`` (load it
+            once and reuse it across frames).
         duty: the clip's duty cycle; ``None`` estimates it from the first frames while
             streaming (until then :data:`unblur.video.flow.DEFAULT_DUTY`).
         settings: alignment and fusion settings.
+
+    Attributes:
+        method: the method in use: the one asked for, except that ``auto`` becomes
+            ``temporal`` or ``network`` once it has decided (``requested`` keeps ``auto``).
+        gain: ``auto``'s :func:`lucky_gain` once it has decided, else ``None``.
 
     Raises:
         ValueError: an unknown method, or a network method without a deblurrer.
@@ -141,7 +208,7 @@ class VideoRestorer:
 
     def __init__(
         self,
-        method: str = "temporal",
+        method: str = "auto",
         *,
         deblurrer: Deblurrer | None = None,
         duty: float | None = None,
@@ -154,6 +221,9 @@ class VideoRestorer:
         if duty is not None and not 0 < duty <= 1:
             raise ValueError(f"duty must be in (0, 1], got {duty}")
         self.method = method
+        self.requested = method
+        self.gain: float | None = None
+        self.motion_gain: float | None = None
         self.deblurrer = deblurrer
         self.settings = settings or FusionSettings()
         self._fixed_duty = duty
@@ -179,7 +249,10 @@ class VideoRestorer:
 
     @property
     def delay(self) -> int:
-        """Frames between pushing a frame and getting it back."""
+        """Frames between pushing a frame and getting it back (``auto``, until it has
+        decided: ``AUTO_FRAMES + 1``, once)."""
+        if self.method == "auto":
+            return max(AUTO_FRAMES + 1, self.settings.radius + 2)
         return self.settings.radius + 2 if self.method in USES_FLOW else 0
 
     def push(self, frame: np.ndarray, tag: Any = None) -> list[tuple[Any, np.ndarray]]:
@@ -215,6 +288,10 @@ class VideoRestorer:
         self._tags[index] = tag
         self._track.push(frame)
         self._update_lengths(final=False)
+        if self.method == "auto":
+            if len(self._velocity) < AUTO_FRAMES:
+                return []
+            return self._decide()
         return self._emit(final=False)
 
     def flush(self) -> list[tuple[Any, np.ndarray]]:
@@ -222,9 +299,47 @@ class VideoRestorer:
         if self.method not in USES_FLOW or self._track is None:
             return []
         self._update_lengths(final=True)
+        if self.method == "auto":
+            out = self._decide()
+            if self.method not in USES_FLOW:
+                return out
+            return out + self._emit(final=True)
         return self._emit(final=True)
 
     # ------------------------------------------------------------------ internals
+
+    def _decide(self) -> list[tuple[Any, np.ndarray]]:
+        """``auto``: choose ``temporal`` or ``network`` from the frames held so far, and
+        return the held frames that are now complete."""
+        track = self._track
+        assert track is not None
+        scale = float(track.est.scale)
+        held = sorted(self._velocity)[:AUTO_FRAMES]
+        speeds = [
+            float(np.median(np.hypot(self._velocity[j][..., 0], self._velocity[j][..., 1]))) / scale
+            for j in held
+        ]
+        sharpness = [
+            float(cv2.Laplacian(track.grey(j).astype(np.float32) / 255, cv2.CV_32F).var())
+            for j in held
+        ]
+        self.motion_gain = lucky_gain(speeds, self.settings.radius)
+        self.gain = sharpness_gain(sharpness, self.settings.radius)
+        if self.gain >= AUTO_THRESHOLD and self.motion_gain >= AUTO_MOTION_THRESHOLD:
+            self.method = "temporal"
+            return self._emit(final=False)
+        self.method = "network"
+        out = [
+            (self._tags.pop(j), self._single(_to_float(self._frames[j])))
+            for j in sorted(self._frames)
+        ]
+        self._next = self._pushed
+        self._track = None
+        self._frames.clear()
+        self._tags.clear()
+        self._velocity.clear()
+        self._length_cache.clear()
+        return out
 
     def _single(self, pixels: np.ndarray) -> np.ndarray:
         if self.method == "none":
