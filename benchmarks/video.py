@@ -36,6 +36,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -133,11 +134,13 @@ def synthetic(args: argparse.Namespace, net: Deblurrer) -> list[dict]:
     return rows
 
 
-def gopro(args: argparse.Namespace, net: Deblurrer) -> list[dict]:
+def gopro_clips(count: int) -> Iterator[tuple[int, list[np.ndarray], list[np.ndarray]]]:
+    """``(n, blurred, sharp)``: ``count`` 30 fps frames of 640x360, each the linear-light
+    average of ``n`` of 8 consecutive 240 fps frames (``n`` = 8 then 4), and the sharp
+    middle frames."""
     folder = DATA / "gopro-hfr-video" / "GOPR0477_11_00"
-    paths = sorted(folder.glob("*.jpg"))[: 8 * args.gopro_frames]
+    paths = sorted(folder.glob("*.jpg"))[: 8 * count]
     frames = [cv2.resize(load_rgb8(p), (640, 360), interpolation=cv2.INTER_AREA) for p in paths]
-    rows = []
     for n in (8, 4):
         blurred, sharp = [], []
         for start in range(0, len(frames) - 7, 8):
@@ -145,6 +148,12 @@ def gopro(args: argparse.Namespace, net: Deblurrer) -> list[dict]:
             avg = blur.average_frames(window, gamma="srgb")
             blurred.append(np.rint(avg * 255).astype(np.uint8))
             sharp.append(frames[start + n // 2])
+        yield n, blurred, sharp
+
+
+def gopro(args: argparse.Namespace, net: Deblurrer) -> list[dict]:
+    rows = []
+    for n, blurred, sharp in gopro_clips(args.gopro_frames):
         found = estimate_duty(blurred)
         row = {"set": f"gopro-hfr 240->30 fps, {n}/8 frames", "duty": n / 8,
                "duty_est": found.duty, "identifiable": found.identifiable,

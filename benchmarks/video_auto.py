@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import video as bench
 
-from unblur import blur
 from unblur.restoration.network import Deblurrer
 from unblur.train.data import load_rgb8
 from unblur.video.flow import estimate_duty
@@ -68,16 +67,7 @@ def main() -> None:
             clip = synth_video(photo, size=(640, 360), frames=args.frames, duty=duty,
                                max_speed=14, path=path, rng=100 + p)  # fmt: skip
             rows.append(run(f"{name}, {path}, {duty}", clip.blurred, clip.sharp, net))
-    folder = bench.DATA / "gopro-hfr-video" / "GOPR0477_11_00"
-    paths = sorted(folder.glob("*.jpg"))[: 8 * args.gopro_frames]
-    frames = [cv2.resize(load_rgb8(p), (640, 360), interpolation=cv2.INTER_AREA) for p in paths]
-    for n in (8, 4):
-        blurred, sharp = [], []
-        for start in range(0, len(frames) - 7, 8):
-            window = [f.astype(np.float32) / 255 for f in frames[start : start + n]]
-            avg = blur.average_frames(window, gamma="srgb")
-            blurred.append(np.rint(avg * 255).astype(np.uint8))
-            sharp.append(frames[start + n // 2])
+    for n, blurred, sharp in bench.gopro_clips(args.gopro_frames):
         rows.append(run(f"gopro-hfr 240->30 fps, {n}/8", blurred, sharp, net))
     best = [max(r["network"], r["temporal"]) - r["auto"] for r in rows]
     print(f"auto below the better of temporal/network: mean {np.mean(best):.2f} dB, "
