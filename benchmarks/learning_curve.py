@@ -12,7 +12,7 @@ and the fit gives the CPU-hours at which the gain would reach each ``--target``.
 Usage::
 
     python benchmarks/learning_curve.py --chain checkpoints/nafnet-fast \
-        checkpoints/nafnet-fast-gopro [--branch runs/exp/gopro-lr1e-3] \
+        checkpoints/nafnet-fast-gopro [--branch runs/exp/gopro-lr1e-3="lr 1e-3"] \
         [--out docs/learning_curve.png] [--targets 1.5 3]
 """
 
@@ -41,7 +41,10 @@ class Run:
     rows: list[dict[str, float]]  # step, wall, val_<set>
 
 
-def read_run(folder: Path) -> Run:
+def read_run(spec: str) -> Run:
+    """A run from ``FOLDER`` or ``FOLDER=LABEL`` (the label names it in the picture)."""
+    path, _, label = spec.partition("=")
+    folder = Path(path)
     summary = json.loads((folder / "summary.json").read_text())
     found = re.search(r"x (\d+) thread", summary.get("hardware", ""))
     threads = int(found.group(1)) if found else 1
@@ -51,7 +54,7 @@ def read_run(folder: Path) -> Run:
             if not row.get("val_psnr"):
                 continue
             rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-    return Run(folder.name, threads, dict(summary["input_val_sets"]), rows)
+    return Run(label or folder.name, threads, dict(summary["input_val_sets"]), rows)
 
 
 def fit_log(hours: np.ndarray, gain: np.ndarray) -> tuple[float, float]:
@@ -62,8 +65,8 @@ def fit_log(hours: np.ndarray, gain: np.ndarray) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chain", type=Path, nargs="+", required=True)
-    parser.add_argument("--branch", type=Path, nargs="*", default=[])
+    parser.add_argument("--chain", nargs="+", required=True, help="FOLDER[=LABEL] ...")
+    parser.add_argument("--branch", nargs="*", default=[], help="FOLDER[=LABEL] ...")
     parser.add_argument("--out", type=Path, default=Path("docs/learning_curve.png"))
     parser.add_argument("--targets", type=float, nargs="+", default=[1.5, 3.0])
     args = parser.parse_args()
@@ -82,8 +85,8 @@ def main() -> None:
         last_offset = offset
         offset = float(hours[-1])
     last = chain[-1]
-    for j, folder in enumerate(args.branch):
-        run = read_run(folder)
+    for j, spec in enumerate(args.branch):
+        run = read_run(spec)
         own = [r for r in run.rows if r["step"] > _fork_step(last, run)]
         hours = last_offset + np.array([r["wall"] for r in own]) * run.threads / 3600
         for ax, name in zip(axes[0], sets, strict=True):
