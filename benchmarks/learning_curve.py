@@ -57,6 +57,15 @@ def read_run(spec: str) -> Run:
     return Run(label or folder.name, threads, dict(summary["input_val_sets"]), rows)
 
 
+def curve(
+    run: Run, rows: list[dict[str, float]], name: str, offset: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """CPU-hours (after ``offset``) and validation gain of the rows that scored set ``name``."""
+    rows = [r for r in rows if f"val_{name}" in r]
+    hours = offset + np.array([r["wall"] for r in rows]) * run.threads / 3600
+    return hours, np.array([r[f"val_{name}"] for r in rows]) - run.inputs[name]
+
+
 def fit_log(hours: np.ndarray, gain: np.ndarray) -> tuple[float, float]:
     """Least-squares ``gain = a + b * log10(hours)``; returns (a, b)."""
     b, a = np.polyfit(np.log10(hours), gain, 1)
@@ -72,26 +81,25 @@ def main() -> None:
     args = parser.parse_args()
 
     chain = [read_run(p) for p in args.chain]
-    sets = list(chain[-1].inputs)
+    # the sets the first run already validated on (sets added later have no long curve)
+    sets = [name for name in chain[-1].inputs if name in chain[0].inputs]
     fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 4.2), squeeze=False)
     offset = 0.0  # CPU-hours before the current stage
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     last_offset = 0.0
     for k, run in enumerate(chain):
-        hours = offset + np.array([r["wall"] for r in run.rows]) * run.threads / 3600
         for ax, name in zip(axes[0], sets, strict=True):
-            gain = np.array([r[f"val_{name}"] for r in run.rows]) - run.inputs[name]
-            ax.plot(hours, gain, "o-", ms=3, color=colours[k], label=f"{run.name}")
+            ax.plot(*curve(run, run.rows, name, offset), "o-", ms=3, color=colours[k],
+                    label=run.name)  # fmt: skip
         last_offset = offset
-        offset = float(hours[-1])
+        offset += run.rows[-1]["wall"] * run.threads / 3600
     last = chain[-1]
     for j, spec in enumerate(args.branch):
         run = read_run(spec)
         own = [r for r in run.rows if r["step"] > _fork_step(last, run)]
-        hours = last_offset + np.array([r["wall"] for r in own]) * run.threads / 3600
         for ax, name in zip(axes[0], sets, strict=True):
-            gain = np.array([r[f"val_{name}"] for r in own]) - run.inputs[name]
-            ax.plot(hours, gain, "s--", ms=3, color=colours[len(chain) + j], label=run.name)
+            ax.plot(*curve(run, own, name, last_offset), "s--", ms=3,
+                    color=colours[len(chain) + j], label=run.name)  # fmt: skip
 
     print(
         "| validation set | gain now | per doubling of CPU-hours | "
@@ -99,9 +107,8 @@ def main() -> None:
         + " |"
     )
     print("|---|---|---|" + "---|" * len(args.targets))
-    hours_last = last_offset + np.array([r["wall"] for r in last.rows]) * last.threads / 3600
     for ax, name in zip(axes[0], sets, strict=True):
-        gain = np.array([r[f"val_{name}"] for r in last.rows]) - last.inputs[name]
+        hours_last, gain = curve(last, last.rows, name, last_offset)
         half = len(gain) // 2  # the second half: past the jump that a change of recipe gives
         a, b = fit_log(hours_last[half:], gain[half:])
         grid = np.geomspace(hours_last[0], hours_last[-1] * 30, 50)
