@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from unblur.cli._common import HelpFormatter, add_kernel_size, add_threads, positive_int
+from unblur.cli._common import (
+    HelpFormatter,
+    add_common_io,
+    add_kernel_size,
+    add_threads,
+    positive_int,
+)
 from unblur.errors import OutputError, UnblurError
 
 DEFAULT_METHODS = "auto,network"
@@ -81,14 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N"
     )
-    p.add_argument(
-        "--max-pixels",
-        type=positive_int,
-        default=200_000_000,
-        help="refuse images with more pixels than this (decompression-bomb guard)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_common_io(p)  # --max-pixels, --overwrite (an existing --json file), --quiet
     add_threads(p)
     p.set_defaults(run=run)
 
