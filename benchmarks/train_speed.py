@@ -9,7 +9,7 @@ cores and would dominate the figures.
 Usage::
 
     python benchmarks/train_speed.py configs/nafnet-fast-gopro.yaml [--steps 30] [--warmup 5]
-        [--threads 1 2] [--compile] [--data ../shared/data]
+        [--threads 1 2] [--compile] [--bf16] [--only-fast] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -29,7 +29,12 @@ from unblur.train.loop import Dist, Trainer, check_run_folder
 
 
 def time_variant(
-    config: restoration.Config, threads: int, channels_last: bool, compile_: bool, args
+    config: restoration.Config,
+    threads: int,
+    channels_last: bool,
+    compile_: bool,
+    bf16: bool,
+    args,
 ) -> tuple[float, float]:
     torch.set_num_threads(threads)
     loop = dataclasses.replace(
@@ -37,6 +42,7 @@ def time_variant(
         threads=threads,
         channels_last=channels_last,
         compile=compile_,
+        bf16=bf16,
         val_every=0,
         ckpt_every=0,
         log_every=10**6,
@@ -90,6 +96,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time bfloat16 autocast (AMX / AVX512-BF16)"
+    )
+    parser.add_argument(
+        "--only-fast",
+        action="store_true",
+        help="skip the eager float32 variants (time only what --compile / --bf16 add)",
+    )
     parser.add_argument("--data", type=Path, default=None, help="override data.data_root")
     args = parser.parse_args()
 
@@ -100,14 +114,22 @@ def main() -> None:
         f"{args.config}: batch {d.batch} x {d.patch} px, {args.steps} timed steps after "
         f"{args.warmup}; torch {torch.__version__}\n"
     )
-    print("| threads | channels_last | compile | s/step | first step (s) |")
-    print("|---|---|---|---|---|")
-    variants = [(t, cl, False) for t in args.threads for cl in (False, True)]
+    print("| threads | channels_last | compile | bf16 | s/step | first step (s) |")
+    print("|---|---|---|---|---|---|")
+    variants = []
+    if not args.only_fast:
+        variants += [(t, cl, False, False) for t in args.threads for cl in (False, True)]
+    if args.bf16:
+        variants += [(t, True, False, True) for t in args.threads]
     if args.compile:
-        variants += [(t, True, True) for t in args.threads]
-    for threads, cl, comp in variants:
-        per_step, first = time_variant(config, threads, cl, comp, args)
-        print(f"| {threads} | {cl} | {comp} | {per_step:.3f} | {first:.1f} |", flush=True)
+        variants += [(t, True, True, False) for t in args.threads]
+    if args.compile and args.bf16:
+        variants += [(t, True, True, True) for t in args.threads]
+    for threads, cl, comp, bf16 in variants:
+        per_step, first = time_variant(config, threads, cl, comp, bf16, args)
+        print(
+            f"| {threads} | {cl} | {comp} | {bf16} | {per_step:.3f} | {first:.1f} |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -519,3 +519,31 @@ def test_channels_last_trains_the_same_run(tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < 1e-3, worst
+
+
+def test_bf16_autocast_trains_the_same_run_on_the_cpu(tmp_path: Path) -> None:
+    """``train.bf16``: bfloat16 autocast for the steps, a speed option (same config hash);
+    the weights stay float32 and end close to the float32 run's, and the validation (float32
+    on the CPU) scores them alike."""
+    plain_path = tiny_config(tmp_path)
+    plain = run_tiny(plain_path, out=tmp_path / "plain", steps=4)
+    fast_path = tiny_config(
+        tmp_path,
+        train={
+            "steps": 8,
+            "val_every": 4,
+            "ckpt_every": 4,
+            "log_every": 2,
+            "threads": 1,
+            "bf16": True,
+        },
+    )
+    fast = run_tiny(fast_path, out=tmp_path / "fast", steps=4)
+    assert fast["config_hash"] == plain["config_hash"]
+    a = load_file(tmp_path / "plain" / "final_ema.safetensors")
+    b = load_file(tmp_path / "fast" / "final_ema.safetensors")
+    assert a.keys() == b.keys()
+    assert all(t.dtype == torch.float32 for t in b.values())
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert 0 < worst < 1e-2, worst  # bf16 arithmetic did run, and only nudged the weights
+    assert abs(fast["final_val_psnr"] - plain["final_val_psnr"]) < 0.05

@@ -122,6 +122,9 @@ class TrainConfig:
             recent CPUs and GPUs; measure with ``benchmarks/train_speed.py``).
         compile: ``torch.compile`` the training model once per call (minutes of compiling,
             then faster steps; for long runs).
+        bf16: bfloat16 autocast for the training steps on the CPU too (on CUDA they always
+            run in it); worth it only where the CPU has AMX or AVX512-BF16 and it measures
+            faster (``benchmarks/train_speed.py --bf16``).
     """
 
     steps: int = 200_000
@@ -134,6 +137,7 @@ class TrainConfig:
     max_minutes: float | None = None
     channels_last: bool = False
     compile: bool = False
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.log_every < 1:
@@ -297,10 +301,10 @@ def with_overrides(
 
 def config_hash(config: Any) -> str:
     """SHA-256 of what shapes the training (not ``out``, ``data.data_root``, nor how fast it
-    runs: ``train.max_minutes``, ``channels_last``, ``compile``)."""
+    runs: ``train.max_minutes``, ``channels_last``, ``compile``, ``bf16``)."""
     data = plain(config)
     data.pop("out", None)
     data.get("data", {}).pop("data_root", None)
-    for key in ("max_minutes", "channels_last", "compile"):
+    for key in ("max_minutes", "channels_last", "compile", "bf16"):
         data.get("train", {}).pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

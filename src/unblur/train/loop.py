@@ -505,9 +505,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- steps
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+    def _autocast(self, *, validate: bool = False) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.loop.bf16 and not validate:  # CPU validation stays float32, comparable
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _train_step(self) -> tuple[float, float, bool]:
@@ -708,7 +710,7 @@ class Trainer:
     def _validate_now(self) -> ValResult | None:
         if not self.dist.main:
             return None
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast(validate=True):
             result = self.task.validate(self.ema.module)
         if result is not None:
             self._after_val(result)
