@@ -127,9 +127,7 @@ def main() -> None:
         variants += [(t, True, True, True) for t in args.threads]
     for threads, cl, comp, bf16 in variants:
         per_step, first = time_variant(config, threads, cl, comp, bf16, args)
-        print(
-            f"| {threads} | {cl} | {comp} | {bf16} | {per_step:.3f} | {first:.1f} |", flush=True
-        )
+        print(f"| {threads} | {cl} | {comp} | {bf16} | {per_step:.3f} | {first:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
