@@ -91,6 +91,31 @@ def test_soft_labels_are_distributions_that_decode_back() -> None:
     assert err.max() < 0.6, err
 
 
+def test_multiscale_length_weights_and_fallback() -> None:
+    torch.manual_seed(0)
+    net = MotionNet(width=8, head="classify", max_length=40, length_bins=16, angle_bins=12).eval()
+    # a half-size image's marginal (bins 5 px apart in full-size pixels, up to 80 px) read at
+    # the full-size bins' lengths (2.5 px apart, up to 40 px): linear interpolation
+    weights = net._bin_weights(2.0)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(17))
+    shrunk_lengths = torch.arange(17.0) * 5.0
+    np.testing.assert_allclose((weights @ shrunk_lengths).numpy(), np.arange(17) * 2.5, atol=1e-4)
+    # an image whose shrunk copy would be under MIN_FUSION_SIDE: the single-scale length
+    x = torch.rand(1, 3, 160, 192)
+    with torch.no_grad():
+        raw = net(x)
+        _, length, _ = net.decode(raw)
+        assert torch.allclose(net.multiscale_length(x, raw, (0.5,)), length, atol=1e-5)
+        fused = net.multiscale_length(x, raw, (0.7,))  # 112 x 134: used
+    assert fused.shape == (1, 1, 40, 48) and torch.isfinite(fused).all()
+    assert not torch.allclose(fused, length, atol=1e-3)
+    assert ((fused >= 0) & (fused <= 40)).all()
+    with pytest.raises(ValueError, match="scales"):
+        net.multiscale_length(x, raw, (1.5,))
+    with pytest.raises(ValueError, match="classify"):
+        MotionNet(width=8, head="regress").length_marginal(torch.zeros(1, 4, 2, 2))
+
+
 def test_augment_transforms_targets_with_the_image() -> None:
     """Flipping/transposing a sample's image must give the targets of the flipped field."""
     field = blur.random_field(32, 32, rng=3, max_length=20).field

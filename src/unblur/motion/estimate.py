@@ -3,7 +3,8 @@
 Methods:
 
 * ``cnn``: the single-image network ``motion-single`` (:mod:`unblur.models.motion_net`), a
-  per-pixel field with the network's own confidence.
+  per-pixel field with the network's own confidence; the length fuses the network's length
+  posteriors on the image and on it shrunk to 1/2, 0.35 and 1/4 (``scales``).
 * ``frames``: the two-frame network ``motion-frames``, given the previous and next frames;
   their differences with the frame carry the frame-to-frame motion.
 * ``spectral``: one uniform linear blur from the power cepstrum
@@ -39,6 +40,10 @@ __all__ = [
 
 METHODS = ("auto", "cnn", "frames", "spectral", "blind")
 MIN_SIDE = 32
+#: Image scales whose length posteriors ``cnn`` fuses with the full-size one's (chosen on
+#: whole set14/set5 photos blurred as in ``benchmarks/motion.py``; BENCHMARKS.md): the
+#: network judges long streaks better on a shrunk image.
+CNN_SCALES = (0.5, 0.35, 0.25)
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,12 @@ def _upscale_field(
 
 
 def _run_network(
-    name: str, inputs: list[np.ndarray], device: str, weights: Path | None, tta: bool
+    name: str,
+    inputs: list[np.ndarray],
+    device: str,
+    weights: Path | None,
+    tta: bool,
+    scales: Sequence[float] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
@@ -144,6 +154,8 @@ def _run_network(
         net = create_model(name, pretrained=False)
         load_weights(net, weights)
         net = net.to(device).eval()
+    if net.head_kind != "classify":
+        scales = ()  # the fusion needs the classify head's length posteriors
     x = np.concatenate(inputs, axis=2).transpose(2, 0, 1)[None]
     x_t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     # test-time augmentation: the four flips; a flip of the image negates dx or dy of the
@@ -152,7 +164,7 @@ def _run_network(
     doubled_sum, length_sum, conf_sum = 0.0, 0.0, 0.0
     with torch.inference_mode():
         for dims in flips:
-            field, conf = net.field(x_t.flip(dims) if dims else x_t)
+            field, conf = net.field(x_t.flip(dims) if dims else x_t, scales=scales)
             if dims:
                 field, conf = field.flip(dims), conf.flip(dims)
                 sign = torch.tensor(
@@ -202,6 +214,7 @@ def estimate_motion(
     device: str = "cpu",
     weights: str | Path | None = None,
     tta: bool = False,
+    scales: Sequence[float] | None = None,
 ) -> MotionEstimate:
     """Estimate the blur motion field of an image.
 
@@ -217,6 +230,10 @@ def estimate_motion(
         device: torch device for the networks.
         weights: safetensors weights to use instead of the shipped network's.
         tta: average the networks' estimates over the four flips of the input (4x the cost).
+        scales: the networks also read the blur length from the working image shrunk by these
+            factors and fuse the length posteriors (``MotionNet.multiscale_length``); the
+            direction comes from the full-size image. ``None``: :data:`CNN_SCALES` for
+            ``cnn``, none for ``frames``; ``()`` turns it off.
 
     Returns:
         A :class:`MotionEstimate` at the image's size.
@@ -250,7 +267,9 @@ def estimate_motion(
         if method == "frames":
             work = [_resize(neighbours[0], scale), work[0], _resize(neighbours[1], scale)]
         name = "motion-single" if method == "cnn" else "motion-frames"
-        field, conf = _run_network(name, work, device, weights_path, tta)
+        if scales is None:
+            scales = CNN_SCALES if method == "cnn" else ()
+        field, conf = _run_network(name, work, device, weights_path, tta, tuple(scales))
         field, conf = _upscale_field(field, conf, (h, w))
         return MotionEstimate(field, conf, method)
 
