@@ -127,6 +127,10 @@ class SetScore:
         shipped: the shipped weights' score; ``None`` when nothing is shipped yet.
         candidate: the candidate's score.
         lower_is_better: ``True`` for errors (motion), ``False`` for PSNR.
+        paired: per image, the candidate's score minus the baseline's (restoration sets;
+            empty for motion, whose score is a median over pixels): shown as the gain's
+            standard error and the images won, so that a reader sees whether a gain is more
+            than the spread between images. The verdict does not use it.
     """
 
     name: str
@@ -135,6 +139,20 @@ class SetScore:
     shipped: float | None
     candidate: float
     lower_is_better: bool = False
+    paired: tuple[float, ...] = ()
+
+    @property
+    def standard_error(self) -> float | None:
+        """Standard error of the mean per-image gain (``None`` under two images)."""
+        if len(self.paired) < 2:
+            return None
+        return float(np.std(self.paired, ddof=1) / math.sqrt(len(self.paired)))
+
+    @property
+    def wins(self) -> int:
+        """Images on which the candidate beats the baseline."""
+        sign = -1.0 if self.lower_is_better else 1.0
+        return sum(sign * d > 0 for d in self.paired)
 
     @property
     def baseline(self) -> float:
@@ -307,8 +325,8 @@ def build_restore_sets(
 
 def score_restore(
     model: str, weights: Path, sets: dict[str, list[Any]], log: Any
-) -> dict[str, float]:
-    """Mean PSNR per set of ``Deblurrer(model, weights=weights, device="cpu")``."""
+) -> dict[str, list[float]]:
+    """PSNR of each image, per set, of ``Deblurrer(model, weights=weights, device="cpu")``."""
     from unblur.metrics import psnr
     from unblur.restoration.network import Deblurrer
 
@@ -316,9 +334,9 @@ def score_restore(
     out = {}
     for name, pairs in sets.items():
         start = time.perf_counter()
-        values = [psnr(p.sharp, deblurrer.restore(p.blur)) for p in pairs]
-        out[name] = float(np.mean(values))
-        log(f"  {name}: {out[name]:.3f} dB ({time.perf_counter() - start:.0f} s)")
+        out[name] = [float(psnr(p.sharp, deblurrer.restore(p.blur))) for p in pairs]
+        mean = float(np.mean(out[name]))
+        log(f"  {name}: {mean:.3f} dB ({time.perf_counter() - start:.0f} s)")
     return out
 
 
@@ -330,17 +348,29 @@ def evaluate_restore(
 
     log("building the validation sets")
     sets = build_restore_sets(root, sizes, quiet=True)
-    inputs = {n: float(np.mean([psnr(p.sharp, p.blur) for p in ps])) for n, ps in sets.items()}
+    inputs = {n: [float(psnr(p.sharp, p.blur)) for p in ps] for n, ps in sets.items()}
     old = None
     if shipped is not None:
         log("scoring the shipped weights")
         old = score_restore(model, shipped, sets, log)
     log("scoring the candidate")
     new = score_restore(model, candidate, sets, log)
-    return [
-        SetScore(n, len(ps), inputs[n], None if old is None else old[n], new[n])
-        for n, ps in sets.items()
-    ]
+    scores = []
+    for n, ps in sets.items():
+        base = inputs[n] if old is None else old[n]
+        paired = tuple(a - b for a, b in zip(new[n], base, strict=True))
+        mean_old = None if old is None else float(np.mean(old[n]))
+        scores.append(
+            SetScore(
+                n,
+                len(ps),
+                float(np.mean(inputs[n])),
+                mean_old,
+                float(np.mean(new[n])),
+                paired=paired,
+            )
+        )
+    return scores
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,13 +507,18 @@ class Report:
     def markdown(self) -> str:
         metric, unit = self.metric()
         shipped = "shipped" if self.shipped_sha256 else "shipped (none)"
+        paired = any(s.paired for s in self.scores)
         lines = [
-            f"| set | n | input | {shipped} | candidate | gain |",
-            "|---|---:|---:|---:|---:|---:|",
+            f"| set | n | input | {shipped} | candidate | gain |"
+            + (" ± s.e. | images won |" if paired else ""),
+            "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if paired else ""),
         ]
         for s in self.scores:
             old = "–" if s.shipped is None else f"{s.shipped:.2f}"
             cells = [s.name, str(s.n), f"{s.input:.2f}", old, f"{s.candidate:.2f}", _gain(s.gain)]
+            if paired:
+                se = s.standard_error
+                cells += ["–" if se is None else f"{se:.3f}", f"{s.wins} of {len(s.paired)}"]
             lines.append("| " + " | ".join(cells) + " |")
         notes = SET_NOTES[self.task].format(seed=GATE_SEED, **dataclasses.asdict(self.sizes))
         old = f"tensors sha256 {self.shipped_sha256[:12]}" if self.shipped_sha256 else "none yet"
@@ -523,6 +558,8 @@ class Report:
                     "candidate": s.candidate,
                     "gain": s.gain,
                     "better": s.better,
+                    "standard_error": s.standard_error,
+                    "wins": s.wins if s.paired else None,
                 }
                 for s in self.scores
             ],

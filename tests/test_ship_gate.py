@@ -84,6 +84,18 @@ def test_verdict_needs_every_set_better() -> None:
     assert not gate.verdict([gate.SetScore("a", 1, 20.0, None, 19.5)])
 
 
+def test_paired_gains_show_their_spread_but_do_not_change_the_verdict() -> None:
+    score = gate.SetScore("shake", 4, 24.0, 25.0, 25.05, paired=(0.3, -0.1, 0.1, -0.1))
+    assert score.gain == pytest.approx(0.05)
+    assert score.wins == 2
+    assert score.standard_error == pytest.approx(np.std([0.3, -0.1, 0.1, -0.1], ddof=1) / 2)
+    assert gate.verdict([score])  # the mean decides, as before
+    errors = gate.SetScore("linear", 2, 5.0, 3.0, 2.9, True, paired=(-0.2, 0.0))
+    assert errors.wins == 1  # lower is better: -0.2 is a win, 0.0 is not
+    assert gate.SetScore("a", 1, 20.0, 21.0, 21.5, paired=(0.5,)).standard_error is None
+    assert _score("a", 25.0, 25.3).standard_error is None and _score("a", 25.0, 25.3).wins == 0
+
+
 def test_sets_are_fixed_and_leave_training_pairs_out(data_root: Path) -> None:
     sets = gate.build_restore_sets(data_root, TINY)
     assert list(sets) == ["gopro0374", "shake", "varying", "noisy"]
@@ -124,6 +136,9 @@ def test_identical_candidate_fails_and_ship_writes_nothing(
     assert result["verdict"] == "FAIL"
     assert [s["name"] for s in result["sets"]] == ["gopro0374", "shake", "varying", "noisy"]
     assert all(s["gain"] == 0.0 and not s["better"] for s in result["sets"])
+    assert all(s["wins"] == 0 and s["standard_error"] == 0.0 for s in result["sets"])
+    assert "| gain | ± s.e. | images won |" in captured.out
+    assert "| +0.00 | 0.000 | 0 of 2 |" in captured.out
     assert result["shipped_sha256"] == result["candidate_sha256"]
     assert out_md.read_text() == captured.out
 
