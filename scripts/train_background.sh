@@ -2,6 +2,7 @@
 # Training that never stops: start this in the first minutes of every session.
 #
 #   bash scripts/train_background.sh start [MINUTES]   # default 150: ends before a 180-min session
+#   SECOND=configs/experiments/NAME.yaml bash scripts/train_background.sh start   # an experiment
 #   bash scripts/train_background.sh status            # steps, speed, latest validation
 #   bash scripts/train_background.sh stop              # SIGTERM: both runs checkpoint and exit,
 #                                                      # then their checkpoints are slimmed
@@ -9,9 +10,14 @@
 # It resumes, nice'd, one thread each (two threads on two busy cores ran 6x slower than one):
 #   * the restoration run, configs/nafnet-fast-gopro.yaml into checkpoints/nafnet-fast-gopro
 #     (warm-started from the shipped nafnet-fast weights the first time);
-#   * one motion network, whichever of motion-single / motion-frames has fewer steps: to the
-#     end of its schedule, or, when it has reached it, MOTION_STEPS (default 20000) further (a
-#     warm restart of its cosine schedule).
+#   * in the second slot, one motion network, whichever of motion-single / motion-frames has
+#     fewer steps (SECOND=motion-single or SECOND=motion-frames picks one): to the end of its
+#     schedule, or, when it has reached it, MOTION_STEPS (default 20000) further (a warm
+#     restart of its cosine schedule);
+#   * or, with SECOND=configs/experiments/NAME.yaml, a controlled recipe experiment instead:
+#     the first time, its run folder (the config's `out`) is forked from the restoration run's
+#     state (python -m unblur.train.checkpoint fork), so both go on from the same step, side
+#     by side for the same wall time; compare them with benchmarks/ship_gate.py.
 # Each run checkpoints every 500 steps, and on SIGTERM after the current step; `timeout` sends
 # that SIGTERM when MINUTES are up. Logs: runs/background/*.log. `stop` then slims the
 # checkpoints to their EMA weights and state (python -m unblur.train.checkpoint slim: a third of
@@ -61,15 +67,33 @@ start)
     resume=()
     [ -f checkpoints/nafnet-fast-gopro/ckpt/last.json ] && resume=(--resume)
     launch restore "$minutes" "$py" -m unblur train configs/nafnet-fast-gopro.yaml "${resume[@]}" --quiet
-    single=$(step_of checkpoints/motion-single)
-    frames=$(step_of checkpoints/motion-frames)
-    if [ "$single" -le "$frames" ]; then name=motion-single; else name=motion-frames; fi
-    launch motion "$minutes" "$py" -m unblur train "configs/$name.yaml" --resume \
-        --out "checkpoints/$name" --steps "$(target_of "checkpoints/$name" "${MOTION_STEPS:-20000}")" \
-        --quiet
+    second=${SECOND:-}
+    case $second in
+    *.yaml)
+        out=$("$py" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['out'])" "$second")
+        [ -f "$out/ckpt/last.safetensors" ] ||
+            "$py" -m unblur.train.checkpoint fork checkpoints/nafnet-fast-gopro "$out"
+        launch second "$minutes" "$py" -m unblur train "$second" --resume --quiet
+        ;;
+    motion-single | motion-frames | "")
+        name=$second
+        if [ -z "$name" ]; then
+            single=$(step_of checkpoints/motion-single)
+            frames=$(step_of checkpoints/motion-frames)
+            if [ "$single" -le "$frames" ]; then name=motion-single; else name=motion-frames; fi
+        fi
+        launch second "$minutes" "$py" -m unblur train "configs/$name.yaml" --resume \
+            --out "checkpoints/$name" \
+            --steps "$(target_of "checkpoints/$name" "${MOTION_STEPS:-20000}")" --quiet
+        ;;
+    *)
+        echo "train_background: SECOND is motion-single, motion-frames or an experiment's .yaml" >&2
+        exit 2
+        ;;
+    esac
     ;;
 stop)
-    for name in restore motion; do
+    for name in restore second; do
         [ -f "$dir/$name.pid" ] || continue
         pid=$(cat "$dir/$name.pid")
         if kill -0 "$pid" 2>/dev/null; then
@@ -77,7 +101,7 @@ stop)
             echo "train_background: asked $name (pid $pid) to stop"
         fi
     done
-    for name in restore motion; do
+    for name in restore second; do
         [ -f "$dir/$name.pid" ] || continue
         pid=$(cat "$dir/$name.pid")
         while kill -0 "$pid" 2>/dev/null; do sleep 2; done
@@ -94,7 +118,7 @@ status)
         [ -f "$run/log.csv" ] || continue
         echo "$run: checkpoint step $(step_of "$run"); log: $(tail -n 1 "$run/log.csv")"
     done
-    for name in restore motion; do
+    for name in restore second; do
         if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
             echo "$name: running (pid $(cat "$dir/$name.pid"))"
         else

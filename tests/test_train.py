@@ -337,6 +337,44 @@ def test_slim_checkpoint_can_refer_to_the_shipped_weights(tmp_path: Path) -> Non
         run_tiny(path, out=tmp_path / "run", resume=True, steps=10)
 
 
+def test_a_forked_run_goes_on_from_the_same_state(tmp_path: Path) -> None:
+    """fork copies the checkpoint and log; a reference to shipped weights still resolves from a
+    folder at another depth, and both runs then continue identically."""
+    path = tiny_config(tmp_path)
+    run_tiny(path, out=tmp_path / "run", stop_at=4)
+    ckpt = tmp_path / "run" / "ckpt"
+    ema = {
+        k[len("params_ema.") :]: v
+        for k, v in load_file(ckpt / "last.safetensors").items()
+        if k.startswith("params_ema.")
+    }
+    save_file(ema, tmp_path / "shipped.safetensors")
+    checkpoint.slim(ckpt, same_as=tmp_path / "shipped.safetensors")
+    new = tmp_path / "exp" / "deeper" / "fork"
+    assert checkpoint.fork(tmp_path / "run", new) == 4
+    state = json.loads((new / "ckpt" / "last.json").read_text())
+    assert state["ema_file"] == "../../../../shipped.safetensors"
+    assert (new / "log.csv").read_bytes() == (tmp_path / "run" / "log.csv").read_bytes()
+    with pytest.raises(InputError, match="already holds a checkpoint"):
+        checkpoint.fork(tmp_path / "run", new)
+    with pytest.raises(InputError):
+        checkpoint.fork(tmp_path / "nothing", tmp_path / "other")
+    a = run_tiny(path, out=tmp_path / "run", resume=True)
+    b = run_tiny(path, out=new, resume=True)
+    assert a["steps"] == b["steps"] == 8
+    ea = load_file(tmp_path / "run" / "final_ema.safetensors")
+    eb = load_file(new / "final_ema.safetensors")
+    assert all(torch.equal(ea[k], eb[k]) for k in ea)
+    # the command line: one line out, one line for an error
+    proc = subprocess.run(
+        [sys.executable, "-m", "unblur.train.checkpoint", "fork", str(tmp_path / "run"), str(new)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "already holds a checkpoint" in proc.stderr
+
+
 def test_runs_are_not_overwritten_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:
     path = tiny_config(tmp_path, train={"steps": 2, "val_every": 0, "ckpt_every": 0})
     with pytest.raises(InputError, match="nothing to resume"):

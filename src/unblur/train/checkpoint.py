@@ -15,6 +15,11 @@ A slim checkpoint whose EMA weights were just shipped can hold a *reference* ins
 (relative to ``DIR``) and the SHA-256 of its tensors. Resuming reads the EMA weights from that
 file and refuses it if its tensors changed. The session's one commit of training state then
 does not carry the same weights twice.
+
+A run is *forked* (:func:`fork`, ``python -m unblur.train.checkpoint fork RUN NEW``) for a
+controlled experiment: the new run folder gets the checkpoint and the log of the old one, and
+a reference to shipped weights is rewritten relative to the new folder, so the two runs go on
+from exactly the same state.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from unblur.io import atomic_write
 
 __all__ = [
     "CHECKPOINT_LIMIT_BYTES",
+    "fork",
     "load_checkpoint",
     "load_optimizer_tensors",
     "optimizer_tensors",
@@ -268,6 +274,46 @@ def slim(directory: Path, same_as: Path | None = None) -> tuple[int, int]:
     return before, path.stat().st_size
 
 
+def fork(run: Path, new: Path) -> int:
+    """Start run folder ``new`` from the state of run folder ``run``.
+
+    Copies ``run/ckpt`` (``last.safetensors``, ``last.json`` and an optimizer file, if any)
+    and ``run/log.csv`` into ``new``; a reference to weights (``slim --same-as``) is rewritten
+    relative to ``new/ckpt``. Resume ``new`` with its own config (``unblur train CONFIG
+    --resume`` with ``out: new``) for a run that differs in one choice.
+
+    Returns:
+        The step the two runs share.
+
+    Raises:
+        InputError: ``run`` has no readable checkpoint, or ``new`` already has one.
+    """
+    source, target = Path(run) / "ckpt", Path(new) / "ckpt"
+    path = source / "last.safetensors"
+    tensors, metadata = _read_safetensors(path)
+    try:
+        state = json.loads(metadata[_STATE_KEY])
+    except (KeyError, ValueError):
+        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    if (target / "last.safetensors").exists():
+        raise InputError("already holds a checkpoint; fork into a new folder", target)
+    if state.get("ema_file"):
+        _referenced_ema(source, state)  # refuse a reference whose weights have changed
+        weights = (source / state["ema_file"]).resolve()
+        state = dict(state, ema_file=os.path.relpath(weights, target.resolve()))
+    target.mkdir(parents=True, exist_ok=True)
+    if state.get("optim_file"):
+        optim, optim_meta = _read_safetensors(source / state["optim_file"])
+        _save_safetensors(target / state["optim_file"], optim, optim_meta)
+    text = json.dumps(state, indent=2, sort_keys=True)
+    _save_safetensors(target / "last.safetensors", tensors, {_STATE_KEY: text})
+    atomic_write(target / "last.json", lambda tmp: tmp.write_text(text + "\n"))
+    log = Path(run) / "log.csv"
+    if log.exists():
+        atomic_write(Path(new) / "log.csv", lambda tmp: tmp.write_bytes(log.read_bytes()))
+    return int(state["step"])
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
@@ -276,10 +322,13 @@ def _main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m unblur.train.checkpoint",
-        description="Slim training checkpoints to their EMA weights and state (warm restart).",
+        description="slim: slim training checkpoints to their EMA weights and state (warm "
+        "restart). fork RUN NEW: start run folder NEW from the state of run folder RUN.",
     )
-    parser.add_argument("action", choices=["slim"])
-    parser.add_argument("folders", nargs="+", type=Path, help="checkpoint folders (…/ckpt)")
+    parser.add_argument("action", choices=["slim", "fork"])
+    parser.add_argument(
+        "folders", nargs="+", type=Path, help="slim: checkpoint folders (…/ckpt); fork: RUN NEW"
+    )
     parser.add_argument(
         "--same-as",
         type=Path,
@@ -287,6 +336,16 @@ def _main(argv: list[str] | None = None) -> int:
         help="weights file equal to the EMA weights (just shipped): keep a reference to it",
     )
     args = parser.parse_args(argv)
+    if args.action == "fork":
+        if len(args.folders) != 2 or args.same_as is not None:
+            parser.error("fork takes two run folders, RUN and NEW, and no --same-as")
+        try:
+            step = fork(*args.folders)
+        except UnblurError as err:
+            print(f"unblur: error: {err}", file=sys.stderr)
+            return 1
+        print(f"{args.folders[1]}: forked from {args.folders[0]} at step {step}")
+        return 0
     status = 0
     for folder in args.folders:
         try:
