@@ -86,6 +86,16 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         raise InputError(f"not a valid safetensors checkpoint ({reason})", path) from None
 
 
+def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors of a checkpoint's ``last.safetensors`` and its training state."""
+    tensors, metadata = _read_safetensors(path)
+    try:
+        state = json.loads(metadata[_STATE_KEY])
+    except (KeyError, ValueError):
+        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    return tensors, state
+
+
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """SHA-256 of tensors (names, types, shapes, bytes), not of a file: safetensors writes its
     header's metadata in no fixed order, so equal weights can make different files."""
@@ -193,11 +203,7 @@ def load_checkpoint(
         ModelError: weights that do not fit the model.
     """
     path = directory / "last.safetensors"
-    tensors, metadata = _read_safetensors(path)
-    try:
-        state = json.loads(metadata[_STATE_KEY])
-    except (KeyError, ValueError):
-        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    tensors, state = _read_checkpoint(path)
     if state.get("format") != FORMAT:
         raise InputError(f"checkpoint format {state.get('format')!r} is not {FORMAT}", path)
     if state.get("optim_file"):
@@ -243,11 +249,7 @@ def slim(directory: Path, same_as: Path | None = None) -> tuple[int, int]:
     path = directory / "last.safetensors"
     files = [path, *directory.glob("optim-*.safetensors")]
     before = sum(f.stat().st_size for f in files if f.exists())
-    tensors, metadata = _read_safetensors(path)
-    try:
-        state = json.loads(metadata[_STATE_KEY])
-    except (KeyError, ValueError):
-        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    tensors, state = _read_checkpoint(path)
     if state.get("ema_file"):
         tensors |= _referenced_ema(directory, state)
     ema = {k: v for k, v in tensors.items() if k.startswith("params_ema.")}
@@ -290,11 +292,7 @@ def fork(run: Path, new: Path) -> int:
     """
     source, target = Path(run) / "ckpt", Path(new) / "ckpt"
     path = source / "last.safetensors"
-    tensors, metadata = _read_safetensors(path)
-    try:
-        state = json.loads(metadata[_STATE_KEY])
-    except (KeyError, ValueError):
-        raise InputError("not an unblur training checkpoint (no training state)", path) from None
+    tensors, state = _read_checkpoint(path)
     if (target / "last.safetensors").exists():
         raise InputError("already holds a checkpoint; fork into a new folder", target)
     if state.get("ema_file"):
