@@ -236,7 +236,8 @@ def test_missing_shipped_weights_name_the_file(tmp_path: Path, monkeypatch) -> N
 def test_named_model_with_weights(weights_dir: Path) -> None:
     image = textured_scene(40, 70, 3, seed=2)
     deblurrer = Deblurrer("nafnet-fast", device="cpu")
-    assert deblurrer.local_pool == network.DEFAULT_LOCAL_POOL
+    assert deblurrer.local_pool == 288  # the registry's window: 1.5x its 192 px crops
+    assert network._default_local_pool("nafnet-quality") == network.DEFAULT_LOCAL_POOL
     assert "nafnet-fast" in repr(deblurrer)
     # a custom weights file for the same architecture
     custom = Deblurrer("nafnet-fast", weights=weights_dir / "nafnet-fast.safetensors")

@@ -25,7 +25,8 @@ shape) and runs it on images of any size:
   window of about the training size instead (Chu et al. 2022, "Improving
   image restoration by revisiting global information aggregation"). That
   also makes tiles agree with the whole image. ``local_pool`` sets the window
-  (``DEFAULT_LOCAL_POOL`` = 1.5 x the 128-pixel training crop).
+  (a model's registry ``meta["local_pool"]``: 288 for nafnet-fast, 1.5 x the 192 px crops
+  of its latest training; else ``DEFAULT_LOCAL_POOL`` = 1.5 x a 128 px crop).
 
 The network works on the stored (sRGB-encoded) values, as it was trained; gray
 images are given to it as three equal channels and its output is averaged back
