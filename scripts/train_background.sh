@@ -110,6 +110,8 @@ stop)
     done
     for run in checkpoints/nafnet-fast-gopro checkpoints/motion-single checkpoints/motion-frames; do
         [ -f "$run/ckpt/last.json" ] || continue
+        # only what trained this session: a committed checkpoint that did not change stays as is
+        git diff --quiet -- "$run/ckpt" 2>/dev/null && continue
         grep -q '"slim": true' "$run/ckpt/last.json" || "$py" -m unblur.train.checkpoint slim "$run/ckpt"
     done
     ;;
