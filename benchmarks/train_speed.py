@@ -9,7 +9,7 @@ cores and would dominate the figures.
 Usage::
 
     python benchmarks/train_speed.py configs/nafnet-fast-gopro.yaml [--steps 30] [--warmup 5]
-        [--threads 1 2] [--compile] [--bf16] [--only-fast] [--data ../shared/data]
+        [--threads 1 2] [--compile] [--bf16] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -99,11 +99,6 @@ def main() -> None:
     parser.add_argument(
         "--bf16", action="store_true", help="also time bfloat16 autocast (AMX / AVX512-BF16)"
     )
-    parser.add_argument(
-        "--only-fast",
-        action="store_true",
-        help="skip the eager float32 variants (time only what --compile / --bf16 add)",
-    )
     parser.add_argument("--data", type=Path, default=None, help="override data.data_root")
     args = parser.parse_args()
 
@@ -116,9 +111,7 @@ def main() -> None:
     )
     print("| threads | channels_last | compile | bf16 | s/step | first step (s) |")
     print("|---|---|---|---|---|---|")
-    variants = []
-    if not args.only_fast:
-        variants += [(t, cl, False, False) for t in args.threads for cl in (False, True)]
+    variants = [(t, cl, False, False) for t in args.threads for cl in (False, True)]
     if args.bf16:
         variants += [(t, True, False, True) for t in args.threads]
     if args.compile:

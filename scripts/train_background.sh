@@ -110,8 +110,12 @@ stop)
     done
     for run in checkpoints/nafnet-fast-gopro checkpoints/motion-single checkpoints/motion-frames; do
         [ -f "$run/ckpt/last.json" ] || continue
-        # only what trained this session: a committed checkpoint that did not change stays as is
-        git diff --quiet -- "$run/ckpt" 2>/dev/null && continue
+        # only what trained this session: a committed checkpoint that did not change stays as
+        # is (a new, untracked one is slimmed; outside git everything is)
+        if git rev-parse --git-dir >/dev/null 2>&1 &&
+            [ -z "$(git status --porcelain -- "$run/ckpt")" ]; then
+            continue
+        fi
         grep -q '"slim": true' "$run/ckpt/last.json" || "$py" -m unblur.train.checkpoint slim "$run/ckpt"
     done
     ;;
