@@ -14,7 +14,7 @@ side-by-side picture (blurred | restored | sharp) per set.
 Usage::
 
     python benchmarks/restore_quality.py --data ../shared/data [--models nafnet-fast]
-        [--sun-limit 10] [--auto] [--blind] [--motion] [--json out.json] [--pictures DIR]
+        [--sun-limit 10] [--auto] [--blind] [--motion] [--tta] [--json out.json] [--pictures DIR]
 
 All methods go through ``unblur.restore`` (``network`` with the named models, ``auto``,
 ``blind``, ``motion``), as ``unblur image`` does. Sets on disk are read as ``unblur eval``
@@ -155,6 +155,9 @@ def main() -> None:
     parser.add_argument(
         "--motion", action="store_true", help="also score --method motion (estimated field)"
     )
+    parser.add_argument(
+        "--tta", action="store_true", help="also score each model with flips (unblur image --tta)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--pictures", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
@@ -171,6 +174,10 @@ def main() -> None:
         sys.exit("--weights goes with exactly one --models name")
     nets = {n: Deblurrer(n, weights=args.weights, device="cpu") for n in names}
     restorers: dict[str, Restorer] = {n: ApiRestorer("network", net) for n, net in nets.items()}
+    if args.tta:
+        for n in names:
+            flips = Deblurrer(n, weights=args.weights, device="cpu", tta=True)
+            restorers[f"{n} --tta"] = ApiRestorer("network", flips)
     if args.auto:
         first = next(iter(nets.values()), None)
         restorers["auto (the default)"] = ApiRestorer("auto", first)

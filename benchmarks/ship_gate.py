@@ -237,6 +237,16 @@ def load_candidate(model: str, path: Path) -> tuple[Any, str]:
     return _load(model, path, prefix), source
 
 
+def candidate_metadata(path: Path) -> dict[str, str]:
+    """Metadata the candidate's weights keep when scored and shipped: the channel-attention
+    pooling window they were validated with (a training checkpoint's state, or a weights
+    file's metadata), if it says one."""
+    from unblur.restoration.network import LOCAL_POOL_KEY, weights_local_pool
+
+    pool = weights_local_pool(path)
+    return {} if pool is None else {LOCAL_POOL_KEY: pool}
+
+
 def _load(model: str, path: Path, prefix: str = "") -> Any:
     from unblur.models import create_model, load_weights
     from unblur.restoration.network import load_restore_model
@@ -331,6 +341,8 @@ def score_restore(
     from unblur.restoration.network import Deblurrer
 
     deblurrer = Deblurrer(model, weights=weights, device="cpu")
+    pool = deblurrer.local_pool
+    log(f"  pooling: {'global' if pool is None else f'{pool} px windows'} in each tile")
     out = {}
     for name, pairs in sets.items():
         start = time.perf_counter()
@@ -661,7 +673,11 @@ def run(args: argparse.Namespace, argv: Sequence[str], sizes: Sizes) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ship_gate-") as tmp:
         # the exact file --ship writes: scored, hashed and then written to the target
-        plain = export.save_weights(Path(tmp) / f"{args.model}.safetensors", net, args.model)
+        # with the window the candidate was validated with, which its Deblurrer then uses
+        meta = candidate_metadata(args.candidate)
+        plain = export.save_weights(
+            Path(tmp) / f"{args.model}.safetensors", net, args.model, metadata=meta
+        )
         scores = evaluate(args.model, shipped, plain, args.data, sizes, log)
         plain_sha = weights_sha256(plain)
         report = Report(
@@ -692,7 +708,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], sizes: Sizes) -> int:
                 print(f"not shipped: {target} is unchanged", file=sys.stderr)
             return 1
         if args.ship:
-            export.save_weights(target, net, args.model, overwrite=True)
+            export.save_weights(target, net, args.model, overwrite=True, metadata=meta)
             if weights_sha256(target) != plain_sha:  # should never happen
                 raise ModelError("the written weights differ from the ones scored", target)
             mb = target.stat().st_size / 2**20

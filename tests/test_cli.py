@@ -439,6 +439,24 @@ def test_net_restores_keeping_16_bit_and_alpha(tmp_path: Path, fast_weights: Pat
     assert not np.array_equal(restored.pixels, io.read_image(path).pixels)
 
 
+def test_net_tta_averages_flips(tmp_path: Path, fast_weights: Path) -> None:
+    path = tmp_path / "shot.png"
+    io.write_image(path, io.Image(textured_scene(70, 100, 3, seed=5)))
+    common = ("--method", "network", "--weights", fast_weights, "--quiet")
+    outs = {}
+    for name, extra in (("plain", ()), ("tta", ("--tta",))):
+        outs[name] = tmp_path / f"{name}.png"
+        proc = run_cli("image", path, "-o", outs[name], *common, *extra)
+        assert proc.returncode == 0, proc.stderr
+    plain, tta = (io.read_image(outs[n]).pixels for n in ("plain", "tta"))
+    assert plain.shape == tta.shape == (70, 100, 3)
+    assert np.abs(plain - tta).mean() > 1e-3
+    # what the library's four-flip average gives, up to the 8-bit file
+    deblurrer = network.Deblurrer(DEFAULT_MODEL, weights=fast_weights, device="cpu", tta=True)
+    expected = deblurrer.restore(io.read_image(path).pixels)
+    np.testing.assert_allclose(tta, expected, atol=1 / 255 + 1e-6)
+
+
 def test_net_refuses_a_kernel(shaken, fast_weights: Path) -> None:
     path, kpath, _ = shaken
     proc = run_cli(
@@ -524,7 +542,7 @@ def test_export_ema_weights_from_a_checkpoint(tmp_path: Path) -> None:
     tensors |= {f"params_ema.{k}": v.contiguous() for k, v in ema.state_dict().items()}
     tensors["optim.0.exp_avg"] = torch.zeros(3)
     ckpt = tmp_path / "last.safetensors"
-    save_file(tensors, str(ckpt))
+    save_file(tensors, str(ckpt), metadata={"unblur_state": '{"step": 5, "local_pool": "224"}'})
     out = tmp_path / "ema-fp16.safetensors"
     proc = run_cli(
         "export", "--from-checkpoint", ckpt, "--ema", "--safetensors", out, "--dtype", "fp16"
@@ -535,6 +553,7 @@ def test_export_ema_weights_from_a_checkpoint(tmp_path: Path) -> None:
     model = create_model(DEFAULT_MODEL, pretrained=False)
     load_weights(model, out)
     torch.testing.assert_close(model.intro.weight, ema.intro.weight, atol=1e-3, rtol=1e-3)
+    assert network.weights_local_pool(out) == "224"  # the checkpoint's validation window
     # without --ema the raw weights; an existing output needs --overwrite
     proc = run_cli("export", "--from-checkpoint", ckpt, "--safetensors", out)
     assert_one_line_error(proc, "--overwrite")

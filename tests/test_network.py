@@ -236,8 +236,8 @@ def test_missing_shipped_weights_name_the_file(tmp_path: Path, monkeypatch) -> N
 def test_named_model_with_weights(weights_dir: Path) -> None:
     image = textured_scene(40, 70, 3, seed=2)
     deblurrer = Deblurrer("nafnet-fast", device="cpu")
-    assert deblurrer.local_pool == 288  # the registry's window: 1.5x its 192 px crops
-    assert network._default_local_pool("nafnet-quality") == network.DEFAULT_LOCAL_POOL
+    assert deblurrer.local_pool is None  # the registry's choice: global in each tile
+    assert network.default_local_pool("nafnet-quality") == network.DEFAULT_LOCAL_POOL
     assert "nafnet-fast" in repr(deblurrer)
     # a custom weights file for the same architecture
     custom = Deblurrer("nafnet-fast", weights=weights_dir / "nafnet-fast.safetensors")
@@ -246,6 +246,58 @@ def test_named_model_with_weights(weights_dir: Path) -> None:
     bad.write_bytes(b"not safetensors at all")
     with pytest.raises(ModelError, match=r"bad\.safetensors"):
         Deblurrer("nafnet-fast", weights=bad)
+
+
+def test_pooling_window_comes_from_the_weights_metadata(weights_dir: Path) -> None:
+    from unblur import export
+    from unblur.train.checkpoint import save_checkpoint
+
+    net = create_model("nafnet-fast", pretrained=False)
+    for written, expected in (("96", 96), ("global", None)):
+        path = weights_dir / f"pool-{written}.safetensors"
+        export.save_weights(path, net, "nafnet-fast", metadata={"local_pool": written})
+        assert network.weights_local_pool(path) == written
+        assert Deblurrer("nafnet-fast", weights=path, device="cpu").local_pool == expected
+        # asked for explicitly, the caller's window wins
+        assert Deblurrer("nafnet-fast", weights=path, device="cpu", local_pool=64).local_pool == 64
+    # a training checkpoint keeps it in its state; the shipped file here says nothing
+    ckpt = save_checkpoint(
+        weights_dir / "ckpt",
+        model=net,
+        ema=create_model("nafnet-fast", pretrained=False),
+        optimizer=torch.optim.AdamW(net.parameters()),
+        names=[n for n, _ in net.named_parameters()],
+        state={"step": 3, "local_pool": "128"},
+    )
+    assert network.weights_local_pool(ckpt) == "128"
+    assert network.weights_local_pool(weights_dir / "nafnet-fast.safetensors") is None
+    assert network.weights_local_pool(weights_dir / "missing.safetensors") is None
+    bad = weights_dir / "pool-bad.safetensors"
+    export.save_weights(bad, net, "nafnet-fast", metadata={"local_pool": "wide"})
+    with pytest.raises(ModelError, match="bad 'local_pool'"):
+        Deblurrer("nafnet-fast", weights=bad, device="cpu")
+    assert network.parse_local_pool(network.format_local_pool(None)) is None
+    assert network.parse_local_pool(network.format_local_pool(288)) == 288
+
+
+def test_tta_averages_the_four_flips(photo: np.ndarray) -> None:
+    net = tiny_net(seed=3)
+    plain = Deblurrer(net, device="cpu", tile=None, local_pool=None)
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    with torch.no_grad():  # the network's own output for each flip, flipped back, unclipped
+        flips = [net(x.flip(d)).flip(d) for d in ((), (-1,), (-2,), (-2, -1))]
+    expected = torch.stack(flips).mean(0).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    tta = Deblurrer(net, device="cpu", tile=None, local_pool=None, tta=True)
+    assert tta.tta and "tta=True" in repr(tta)
+    np.testing.assert_allclose(tta.restore(photo), expected, atol=2e-5)
+    assert psnr(tta.restore(photo), plain.restore(photo)) < 60  # the flips change the result
+    # tiled, the four-flip average still agrees with the whole picture's
+    tiled = Deblurrer(net, device="cpu", tile=128, tile_overlap=48, local_pool=32, tta=True)
+    whole = Deblurrer(net, device="cpu", tile=None, local_pool=32, tta=True)
+    assert psnr(tiled.restore(photo), whole.restore(photo)) > 45
+    # gray pictures too
+    gray = photo[..., 1]
+    assert tta.restore(gray).shape == gray.shape
 
 
 def test_deblur_caches_the_model(weights_dir: Path) -> None:

@@ -104,6 +104,13 @@ def test_network_result_records_the_model() -> None:
     )
     assert result.pixels.shape == img.shape and result.pixels.dtype == np.float32
     assert result.describe().startswith("network (nafnet-fast): asked for [")
+    # tta: the shipped network's mean over the four flips, not the plain result
+    from unblur.restoration.network import Deblurrer
+
+    flipped = restore(img, "network", tta=True, device="cpu")
+    expected = Deblurrer("nafnet-fast", device="cpu", tta=True).restore(img)
+    np.testing.assert_allclose(flipped.pixels, expected, atol=1e-6)
+    assert np.abs(flipped.pixels - result.pixels).max() > 1e-4
 
 
 @pytest.mark.parametrize(

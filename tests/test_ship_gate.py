@@ -6,6 +6,7 @@ networks; the real shipped weights file is never written.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -19,6 +20,7 @@ from scenes import textured_scene
 
 from unblur import export, io
 from unblur.models import create_model
+from unblur.restoration.network import Deblurrer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,8 +153,9 @@ def _checkpoint(directory: Path) -> tuple[Path, torch.nn.Module, torch.nn.Module
     ema = create_model("nafnet-fast", pretrained=False)
     optimizer = torch.optim.AdamW(model.parameters())
     names = [n for n, _ in model.named_parameters()]
+    state = {"step": 7, "local_pool": "160"}  # validated with 160 px pooling windows
     path = save_checkpoint(
-        directory, model=model, ema=ema, optimizer=optimizer, names=names, state={"step": 7}
+        directory, model=model, ema=ema, optimizer=optimizer, names=names, state=state
     )
     return path, model, ema
 
@@ -200,6 +203,8 @@ def test_ship_on_pass_writes_the_ema_weights(
         torch.testing.assert_close(written[key], value, rtol=0, atol=0)
     assert target.stat().st_size < gate.MAX_WEIGHTS_BYTES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "nafnet-fast.safetensors"]
+    # the shipped file keeps the window the candidate was validated with
+    assert Deblurrer("nafnet-fast", weights=target, device="cpu").local_pool == 160
 
 
 @pytest.mark.parametrize("problem", ["missing", "pickle", "architecture", "data"])
@@ -237,3 +242,33 @@ def test_motion_gate_identical_weights_fail(
     out = capsys.readouterr().out
     assert "median EPE in px" in out and "FAIL" in out
     assert "| linear | 1 |" in out and "| still | 1 |" in out
+
+
+def _import_pooling():
+    spec = importlib.util.spec_from_file_location("pooling", ROOT / "benchmarks" / "pooling.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pooling_benchmark_scores_each_variant(
+    data_root: Path, weights: tuple[Path, torch.nn.Module], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pooling = _import_pooling()
+    assert pooling.parse_variant("288@512+tta") == (288, 512, True)
+    assert pooling.parse_variant("global@whole") == (None, None, False)
+    for bad in ("global", "wide@512", "288@big"):
+        with pytest.raises(argparse.ArgumentTypeError, match="WINDOW@TILE"):
+            pooling.parse_variant(bad)
+    variants = ["global@whole", "global@96", "32@96", "global@96+tta"]
+    argv = ["--data", str(data_root), "--weights", str(weights[0]), "--crop", "64"]
+    assert pooling.main([*argv, "--pair-crop", "64", "--variants", *variants]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| window @ tile | gopro0374 | shake | varying | noisy |")
+    cells = {r.split(" | ")[0][2:]: [float(c) for c in r.split(" | ")[1:5]] for r in rows[1:]}
+    assert list(cells) == variants
+    assert all(np.isfinite(v).all() for v in cells.values())
+    # the 64 px crops fit in one 96 px tile: the whole picture, the same numbers
+    assert cells["global@whole"] == cells["global@96"]
+    assert cells["global@96+tta"] != cells["global@96"]  # the flips change the result

@@ -250,6 +250,11 @@ def test_training_lowers_the_loss_and_writes_safetensors(tmp_path: Path) -> None
     model = NAFNet(width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
     load_weights(model, out / "final_ema.safetensors")
     load_weights(model, out / "best_ema.safetensors")
+    # the weights and the state say how they were validated, for inference to do the same
+    assert state["local_pool"] == "global"  # val.local_pool 0: global pooling
+    for name in ("final_ema.safetensors", "best_ema.safetensors"):
+        with safe_open(str(out / name), "pt") as f:
+            assert f.metadata()["local_pool"] == "global"
 
     rows = (out / "log.csv").read_text().splitlines()
     assert rows[0].startswith("step,lr,loss,grad_norm,val_psnr,val_gain,sec_per_step,wall")

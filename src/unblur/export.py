@@ -19,7 +19,7 @@ import contextlib
 import importlib.util
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -67,7 +67,13 @@ def require_onnx(*, runtime: bool = True) -> None:
 
 
 def save_weights(
-    path: str | Path, model: nn.Module, name: str, *, dtype: str = "fp32", overwrite: bool = False
+    path: str | Path,
+    model: nn.Module,
+    name: str,
+    *,
+    dtype: str = "fp32",
+    overwrite: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a registered model's weights as safetensors, then prove they load back.
 
@@ -77,6 +83,8 @@ def save_weights(
         name: its registry name; the file is loaded into a fresh ``name`` model to check it.
         dtype: ``"fp32"``, ``"fp16"`` or ``"bf16"`` for the floating-point tensors.
         overwrite: replace an existing file.
+        metadata: more safetensors metadata, e.g. ``{"local_pool": "global"}`` (how the
+            weights were validated: :data:`unblur.restoration.network.LOCAL_POOL_KEY`).
 
     Returns:
         The path written.
@@ -99,7 +107,7 @@ def save_weights(
         k: (v.to(kind) if v.is_floating_point() else v).detach().cpu().contiguous()
         for k, v in model.state_dict().items()
     }
-    meta = {"model": name, "dtype": dtype, "unblur": __version__}
+    meta = {**(metadata or {}), "model": name, "dtype": dtype, "unblur": __version__}
 
     def write(tmp: Path) -> None:
         tmp.write_bytes(save(tensors, metadata=meta))  # into the temp file, keeping its mode

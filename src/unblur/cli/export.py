@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("already exists; pass --overwrite to replace it", path)
 
     from unblur import export
-    from unblur.restoration.network import load_restore_model
+    from unblur.models import get_spec
+    from unblur.restoration.network import LOCAL_POOL_KEY, load_restore_model, weights_local_pool
 
     if args.onnx is not None:
         export.require_onnx(runtime=args.check)
@@ -132,8 +133,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = load_restore_model(args.model, args.weights)
     if args.safetensors is not None:
+        source = args.from_checkpoint or args.weights or get_spec(args.model).weights_path
+        pool = None if source is None else weights_local_pool(source)
         export.save_weights(
-            args.safetensors, model, args.model, dtype=args.dtype, overwrite=args.overwrite
+            args.safetensors,
+            model,
+            args.model,
+            dtype=args.dtype,
+            overwrite=args.overwrite,
+            metadata=None if pool is None else {LOCAL_POOL_KEY: pool},
         )
         print(f"wrote {args.safetensors} ({args.dtype})")
     if args.onnx is not None:

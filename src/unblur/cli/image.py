@@ -35,7 +35,7 @@ METHODS = ("auto", "network", "kernel", "blind", "motion")
 DECONVOLUTIONS = ("hyperlaplacian", "wiener", "rl")
 SPACES = ("auto", "linear", "srgb")
 DEFAULT_MODEL = "nafnet-fast"
-DEFAULT_TILE = 512
+DEFAULT_TILE = 1024
 DEFAULT_TILE_OVERLAP = 64
 
 DESCRIPTION = """\
@@ -163,6 +163,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     net.add_argument(
         "--half", action="store_true", help="half precision: fp16 on a GPU, bf16 on the CPU"
     )
+    net.add_argument(
+        "--tta",
+        action="store_true",
+        help="also restore the picture flipped three ways and average: about +0.1 dB, 4x the time",
+    )
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG/WebP quality (1-100)")
     add_common_io(p)
     add_threads(p)
@@ -257,6 +262,7 @@ def make_deblurrer(args: argparse.Namespace, local_rank: int, world: int) -> Deb
         precision=precision,  # type: ignore[arg-type]
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        tta=args.tta,
     )
 
 

@@ -125,7 +125,7 @@ def add_restoration_options(
     net.add_argument("--weights", type=Path, default=None, metavar="FILE", help="its weights")
     net.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     net.add_argument("--half", action="store_true", help="fp16 on a GPU, bf16 on the CPU")
-    net.add_argument("--tile", type=int, default=512, metavar="N", help="tile side (0: whole)")
+    net.add_argument("--tile", type=int, default=1024, metavar="N", help="tile side (0: whole)")
     add_threads(p)
 
 

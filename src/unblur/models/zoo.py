@@ -28,10 +28,11 @@ register(
         weights="nafnet-fast.safetensors",
         task="restore",
         description="NAFNet-class U-Net, width 16, 2x2-folded stem: the fast CPU model",
-        # channel-attention pooling window for inference: 1.5x the 192 px crops of the
-        # training that made the shipped weights (gopro recipe); 192 (1.5x stage 1's 128 px)
-        # scored 0.08-0.12 dB lower on every ship-gate set and on the GOPR0374 frames
-        meta={"config": "configs/nafnet-fast.yaml", "local_pool": 288},
+        # channel-attention pooling for weights whose file does not say (the shipped file of
+        # 2026-12-06): global over each 1024 px tile. On the gate's kinds at up to 720 px
+        # (benchmarks/pooling.py) it beat 288 px windows on GOPR0374 by 0.11 dB and matched
+        # them on the synthetic kinds; 192 px windows had scored 0.1 dB lower still
+        meta={"config": "configs/nafnet-fast.yaml", "local_pool": None},
     )
 )
 register(

@@ -107,6 +107,9 @@ class Task(Protocol):
     def state(self) -> dict[str, Any]:
         """What the checkpoint must record to resume the data exactly."""
 
+    def weights_meta(self) -> dict[str, str]:
+        """Metadata for the weights files the run writes (e.g. how inference should run)."""
+
     def summary(self) -> dict[str, Any]:
         """Task-specific entries of ``summary.json``."""
 
@@ -589,7 +592,7 @@ class Trainer:
         self.saved_step = self.step
 
     def _weights_meta(self) -> dict[str, str]:
-        return {"step": str(self.step), "config_hash": self.hash}
+        return {"step": str(self.step), "config_hash": self.hash, **self.task.weights_meta()}
 
     def _after_val(self, result: ValResult) -> None:
         self.last_val, self.last_val_step = result, self.step

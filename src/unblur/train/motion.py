@@ -335,6 +335,9 @@ class MotionTask:
             }
         }
 
+    def weights_meta(self) -> dict[str, str]:
+        return {}
+
     def summary(self) -> dict[str, Any]:
         return {"pool_samples": 0 if self.pool is None else len(self.pool.kinds)}
 

@@ -110,13 +110,15 @@ class ValConfig:
         sets: synthetic and real sets (:class:`~unblur.train.data.SyntheticValSpec`,
             :class:`~unblur.train.data.PairValSpec`).
         local_pool: validate with channel-attention pooling over windows of
-            ``local_pool * patch`` pixels (``NAFNet.set_local_pool``, as for inference on
-            large images); 0 for global pooling.
+            ``local_pool * patch`` pixels (``NAFNet.set_local_pool``); 0 (the default) for
+            global pooling. The window is written into the weights' metadata, and
+            inference (:class:`~unblur.restoration.network.Deblurrer`) uses it, so that the
+            weights run as they were validated.
     """
 
     seed: int = 0
     sets: tuple[ValSetSpec, ...] = ()
-    local_pool: float = 1.5
+    local_pool: float = 0.0
 
     def __post_init__(self) -> None:
         if self.seed < 0 or self.local_pool < 0:
@@ -429,9 +431,8 @@ class RestorationTask:
     def validate(self, model: nn.Module) -> ValResult | None:
         if not self.val_pairs:
             return None
-        factor = self.config.data.val.local_pool
-        if factor > 0 and hasattr(model, "set_local_pool"):
-            model.set_local_pool(max(model.multiple, round(factor * self.config.data.patch)))
+        if hasattr(model, "set_local_pool"):
+            model.set_local_pool(self.local_pool(model))
         scores, gains = [], []
         for (name, blurred, sharp), before in zip(self.val_pairs, self.input_psnr, strict=True):
             restored = model(blurred).float().clamp_(0.0, 1.0)
@@ -444,8 +445,23 @@ class RestorationTask:
             extra={"gain": float(np.mean(gains))},
         )
 
+    def local_pool(self, model: nn.Module) -> int | None:
+        """The validation's pooling window in pixels (``None``: global)."""
+        factor = self.config.data.val.local_pool
+        if factor <= 0:
+            return None
+        return max(int(getattr(model, "multiple", 1)), round(factor * self.config.data.patch))
+
+    def weights_meta(self) -> dict[str, str]:
+        from unblur.restoration.network import LOCAL_POOL_KEY, format_local_pool
+
+        if not hasattr(self.model, "set_local_pool"):
+            return {}
+        return {LOCAL_POOL_KEY: format_local_pool(self.local_pool(self.model))}
+
     def state(self) -> dict[str, Any]:
         return {
+            **self.weights_meta(),
             "rng": {
                 "batch": "numpy default_rng([3, seed, rank, step, 0]) for the batch of each step",
                 "pool": "numpy default_rng([1, seed, rank, slot, version]) for each pool slot",

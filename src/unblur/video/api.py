@@ -108,7 +108,7 @@ def make_deblurrer(
     weights: str | Path | None = None,
     device: str = "auto",
     precision: str = "fp32",
-    tile: int | None = 512,
+    tile: int | None = 1024,
     tile_overlap: int = 64,
 ) -> Deblurrer:
     """Load the restoration network once for a whole video."""
