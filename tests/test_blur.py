@@ -549,7 +549,7 @@ TRUTH_KEYS = {
     "shake": {"kernel", "trajectory", "exposure"},
     "field": {"field", "masks", "motion_kind"},
 }
-COMMON_KEYS = {"kind", "length", "highlight_gain", "gaussian_sigma", "poisson_scale"}
+COMMON_KEYS = {"kind", "length", "sharp", "highlight_gain", "gaussian_sigma", "poisson_scale"}
 
 
 @pytest.mark.parametrize("kind", ["linear", "shake", "field"])
@@ -582,6 +582,29 @@ def test_degrade_is_reproducible_and_reports_truth(kind: str) -> None:
     assert psnr(out, sharp) < 35  # it did degrade the image
 
 
+def test_boosted_highlights_saturate_in_the_sharp_target_too() -> None:
+    """A blown-out area is white in the sharp exposure as in the blurred one: the pair must not
+    ask a network to turn saturated white into the colour that lay under the clipping."""
+    sharp = np.full((64, 64, 3), 0.2, np.float32)
+    sharp[8:56, 8:56] = (0.97, 0.95, 0.9)  # a large bright, slightly warm area
+    config = DegradationConfig(
+        kind="linear",
+        length=(6.0, 6.0),
+        saturation_prob=1.0,
+        highlight_gain=(4.0, 4.0),
+        gaussian_sigma=(0.0, 0.0),
+    )
+    out, truth = degrade(sharp, config, rng=0)
+    assert truth["highlight_gain"] == 4.0
+    target = truth["sharp"]
+    assert target.shape == sharp.shape and target.dtype == np.float32
+    inner = (slice(20, 44), slice(20, 44))
+    np.testing.assert_allclose(out[inner], 1.0, atol=1e-6)  # saturated in the blurred picture
+    np.testing.assert_allclose(target[inner], 1.0, atol=1e-6)  # and in the sharp one
+    np.testing.assert_allclose(target[:4], sharp[:4], atol=1e-6)  # dark pixels: not boosted
+    assert psnr(out[inner], target[inner]) > 60 > psnr(out[inner], sharp[inner])
+
+
 def test_degrade_without_noise_matches_the_forward_model() -> None:
     sharp = texture(40, 40, seed=12)
     config = DegradationConfig(
@@ -592,6 +615,7 @@ def test_degrade_without_noise_matches_the_forward_model() -> None:
     linear = blur._srgb_to_linear(sharp)
     expected = blur._linear_to_srgb(np.clip(blur_image(linear, linear_kernel(7.0, 30.0)), 0, 1))
     np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert truth["sharp"] is sharp  # no highlight boost: the sharp picture is the input
     sized = DegradationConfig(kind="linear", length=(3.0, 3.0), kernel_size=15)
     assert degrade(sharp, sized, rng=0)[1]["kernel"].shape == (15, 15)
     shake = DegradationConfig(kind="shake", length=(9.0, 9.0), kernel_size=21)

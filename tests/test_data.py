@@ -370,3 +370,22 @@ def test_blur_mix_validation() -> None:
         data.BlurMix(jpeg_prob=1.5)
     with pytest.raises(ValueError, match="jpeg_quality"):
         data.BlurMix(jpeg_quality=(50, 120))
+
+
+def test_synthetic_pairs_saturate_where_the_blurred_picture_does() -> None:
+    """With a highlight boost the pair's sharp side is clipped as the blurred side is: a large
+    blown-out area is white in both (it once was the original, which taught the network to
+    tint saturated white)."""
+    photo = np.full((96, 96, 3), 50, np.uint8)
+    photo[16:80, 16:80] = (250, 245, 235)
+    mix = data.BlurMix(
+        kinds={"linear": 1.0}, length=(4.0, 4.0), read_noise=(0.0, 0.0), saturation_prob=1.0
+    )
+    pair = data.synthesize_pair(photo, 64, mix, np.random.default_rng(0), centre=True)
+    inner = (slice(24, 40), slice(24, 40))
+    np.testing.assert_allclose(pair.blur[inner], 1.0, atol=1e-6)
+    np.testing.assert_allclose(pair.sharp[inner], 1.0, atol=1e-6)
+    plain = data.synthesize_pair(
+        photo, 64, data.BlurMix(kinds={"linear": 1.0}, length=(4.0, 4.0)), np.random.default_rng(0)
+    )
+    assert plain.sharp.max() < 0.99  # without the boost the sharp side is the photo

@@ -1101,7 +1101,10 @@ def degrade(
         rng: Generator or seed; a seed makes the output reproducible.
 
     Returns:
-        ``(blurred_srgb, truth)``. ``truth`` always has ``"kind"``, ``"length"``,
+        ``(blurred_srgb, truth)``. ``truth`` always has ``"kind"``, ``"length"``, ``"sharp"``
+        (the sharp sRGB picture that goes with the blurred one: ``sharp_srgb`` itself, or,
+        after a highlight boost, the boosted light clipped at 1 as the same exposure without
+        motion records it: a blown-out highlight is white in the sharp photo too),
         ``"highlight_gain"`` (``None`` when not applied), ``"gaussian_sigma"``,
         ``"poisson_scale"`` (0 when none) and ``"jpeg_quality"`` (``None`` when none); plus
         ``"kernel"`` and ``"angle"`` (linear), ``"kernel"``, ``"trajectory"`` and
@@ -1113,12 +1116,17 @@ def degrade(
         raise ValueError(f"config must be a DegradationConfig, got {type(config).__name__}")
     gen = _as_rng(rng)
     linear = _srgb_to_linear(np.clip(image, 0, 1))
-    truth: dict[str, Any] = {"kind": config.kind, "highlight_gain": None}
+    truth: dict[str, Any] = {"kind": config.kind, "highlight_gain": None, "sharp": image}
 
     if config.saturation_prob > 0 and gen.random() < config.saturation_prob:
         gain = float(gen.uniform(*config.highlight_gain))
         linear = boost_highlights(linear, gain=gain)
         truth["highlight_gain"] = gain
+        # the target of a pair: the sensor saturates in the sharp exposure as in the blurred
+        # one (the original picture there would teach a network to darken and tint every
+        # saturated area, for it cannot know what lay under the clipping)
+        sharp = np.clip(_linear_to_srgb(np.clip(linear, 0.0, 1.0)), 0.0, 1.0)
+        truth["sharp"] = sharp.astype(np.float32)
 
     length = float(gen.uniform(*config.length))
     if config.kind == "linear":

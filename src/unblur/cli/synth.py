@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         blurred, truth = blur.degrade(sharp, config, rng=np.random.default_rng([args.seed, i]))
         io.write_image(
             out / "sharp" / f"{name}.png",
-            sharp,
+            truth["sharp"],  # the picture itself, unless saturated highlights were boosted
             bit_depth=image.bit_depth,
             overwrite=args.overwrite,
         )

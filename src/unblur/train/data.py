@@ -471,7 +471,8 @@ def synthesize_pair(
         "scale": factor,
         "kernel": truth.get("kernel"),
     }
-    return SourcePair(np.ascontiguousarray(blurred), np.ascontiguousarray(sharp[window]), info)
+    target = truth["sharp"][window]  # clipped like the blurred picture where it saturates
+    return SourcePair(np.ascontiguousarray(blurred), np.ascontiguousarray(target), info)
 
 
 class SyntheticSource:
