@@ -7,6 +7,7 @@ networks; the real shipped weights file is never written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -98,17 +99,51 @@ def test_paired_gains_show_their_spread_but_do_not_change_the_verdict() -> None:
     assert _score("a", 25.0, 25.3).standard_error is None and _score("a", 25.0, 25.3).wins == 0
 
 
+def test_a_ruined_picture_fails_a_better_mean() -> None:
+    # the mean is better (+0.2 dB), but one picture lost 2 dB: the release would ruin it
+    ruined = gate.SetScore("varying", 4, 24.0, 25.0, 25.2, paired=(1.0, 0.9, 0.9, -2.0))
+    assert ruined.better and ruined.worst == pytest.approx(-2.0) and ruined.ruins_a_picture
+    fine = _score("shake", 25.0, 25.3)
+    assert not gate.verdict([fine, ruined])
+    assert gate.verdict([fine, dataclasses.replace(ruined, paired=(1.0, 0.9, 0.9, -0.9))])
+    # errors (motion) have no per-picture rule
+    assert not gate.SetScore("linear", 2, 5.0, 3.0, 2.9, True, paired=(-0.2, 5.0)).ruins_a_picture
+    report = gate.Report(
+        model="nafnet-fast",
+        task="restore",
+        candidate="c",
+        candidate_source="weights",
+        candidate_sha256="0" * 64,
+        target="t",
+        shipped_sha256="1" * 64,
+        scores=[fine, ruined],
+        command="python benchmarks/ship_gate.py",
+        date="today",
+        seconds=1.0,
+        threads=1,
+        sizes=TINY,
+    )
+    text = report.markdown()
+    assert "a picture more than 1 dB worse in varying (-2.00)" in text
+    assert "| varying | 4 |" in text and "| -2.00 |" in text
+
+
 def test_sets_are_fixed_and_leave_training_pairs_out(data_root: Path) -> None:
     sets = gate.build_restore_sets(data_root, TINY)
-    assert list(sets) == ["gopro0374", "shake", "varying", "noisy"]
+    assert list(sets) == ["gopro0374", "shake", "varying", "noisy", "saturated"]
     assert [p.name for p in sets["gopro0374"]] == ["GOPR0374_11_00_a.png", "GOPR0374_11_00_b.png"]
-    assert [len(sets[n]) for n in ("shake", "varying", "noisy")] == [2, 2, 3]  # noisy: set5+set14
+    # noisy and saturated: set5 + set14
+    assert [len(sets[n]) for n in ("shake", "varying", "noisy", "saturated")] == [2, 2, 3, 3]
     assert all(p.blur.shape == (64, 64, 3) for ps in sets.values() for p in ps)
     again = gate.build_restore_sets(data_root, TINY)
     for name, pairs in sets.items():
         for a, b in zip(pairs, again[name], strict=True):
             np.testing.assert_array_equal(a.blur, b.blur)
     # the noisy set is noisier than camera shake alone on the same photos
+    # saturated: the sharp side is clipped where the boosted light is, so brighter than the photo
+    shake_sharp = {p.name: p.sharp for p in sets["shake"]}
+    for pair in sets["saturated"][1:]:
+        assert pair.sharp.mean() >= shake_sharp[pair.name].mean() - 1e-6
     residual = [np.std(p.blur - p.sharp) for p in sets["noisy"][1:]]
     assert np.mean(residual) > np.mean([np.std(p.blur - p.sharp) for p in sets["shake"]])
 
@@ -136,7 +171,8 @@ def test_identical_candidate_fails_and_ship_writes_nothing(
     assert "FAIL" in captured.out and "| gopro0374 | 2 |" in captured.out
     result = json.loads(out_json.read_text())
     assert result["verdict"] == "FAIL"
-    assert [s["name"] for s in result["sets"]] == ["gopro0374", "shake", "varying", "noisy"]
+    names = ["gopro0374", "shake", "varying", "noisy", "saturated"]
+    assert [s["name"] for s in result["sets"]] == names
     assert all(s["gain"] == 0.0 and not s["better"] for s in result["sets"])
     assert all(s["wins"] == 0 and s["standard_error"] == 0.0 for s in result["sets"])
     assert "| gain | ± s.e. | images won |" in captured.out
@@ -193,7 +229,8 @@ def test_ship_on_pass_writes_the_ema_weights(
     path, _, ema = _checkpoint(tmp_path / "ckpt")
     target = tmp_path / "nafnet-fast.safetensors"
     target.write_bytes(weights[0].read_bytes())
-    better = [_score(n, 25.0, 25.5) for n in ("gopro0374", "shake", "varying", "noisy")]
+    names = ("gopro0374", "shake", "varying", "noisy", "saturated")
+    better = [_score(n, 25.0, 25.5) for n in names]
     monkeypatch.setattr(gate, "evaluate", lambda *args: better)
     argv = ["--model", "nafnet-fast", "--candidate", str(path), "--data", str(data_root)]
     assert gate.main([*argv, "--target", str(target), "--ship", "--quiet"], sizes=TINY) == 0
@@ -205,6 +242,9 @@ def test_ship_on_pass_writes_the_ema_weights(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "nafnet-fast.safetensors"]
     # the shipped file keeps the window the candidate was validated with
     assert Deblurrer("nafnet-fast", weights=target, device="cpu").local_pool == 160
+    # weights that say nothing are shipped with the window they were gated with
+    assert gate.candidate_metadata("nafnet-fast", weights[0]) == {"local_pool": "global"}
+    assert gate.candidate_metadata("motion-single", weights[0]) == {}
 
 
 @pytest.mark.parametrize("problem", ["missing", "pickle", "architecture", "data"])
