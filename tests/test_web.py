@@ -103,6 +103,24 @@ def test_restore_job(client: TestClient, tmp_path: Path) -> None:
     )
     assert client.get(f"/api/jobs/{job['id']}/files/..%2Fvotes.sqlite3").status_code == 404
     assert client.get("/api/jobs/not-an-id").status_code == 404
+    assert job["info"]["tta"] is False
+
+
+def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:
+    from unblur.restoration.network import Deblurrer
+
+    upload = png_bytes()
+    answer = client.post("/api/jobs?method=network&tta=true", content=upload)
+    assert answer.status_code == 202, answer.text
+    job = wait(client, answer.json()["id"])
+    assert job["state"] == "done", job
+    assert job["info"]["ran"] == "network" and job["info"]["tta"] is True
+    saved = tmp_path / "flips.png"
+    saved.write_bytes(client.get(f"/api/jobs/{job['id']}/files/result").content)
+    (tmp_path / "upload.png").write_bytes(upload)
+    pixels = io.read_image(tmp_path / "upload.png").pixels
+    expected = Deblurrer("nafnet-fast", device="cpu", tta=True).restore(pixels)
+    np.testing.assert_allclose(io.read_image(saved).pixels, expected, atol=1 / 255 + 1e-6)
 
 
 @pytest.mark.parametrize(

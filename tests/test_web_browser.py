@@ -88,12 +88,13 @@ def test_upload_restore_and_vote_in_chromium(server: str, tmp_path: Path) -> Non
             page.goto(server + "/")
             page.wait_for_function("document.querySelector('#model').options.length > 1")
 
-            # restore: choose the network, upload, wait for the before/after comparison
+            # restore: choose the network with flips, upload, wait for the before/after
             page.select_option("#method", "network")
+            page.check("#tta")
             page.set_input_files("#file", str(photo))
             page.wait_for_selector("#result", state="visible")
             assert page.evaluate("document.querySelector('#after').naturalWidth") == 64
-            assert "network" in page.inner_text("#info")
+            assert "network" in page.inner_text("#info") and "flips" in page.inner_text("#info")
             assert "/files/result" in (page.get_attribute("#download", "href") or "")
             page.fill("#slider", "20")
             page.dispatch_event("#slider", "input")

@@ -5,7 +5,7 @@ Routes (all JSON unless said):
 
 * ``GET /``: the page (``static/index.html``; script and style beside it).
 * ``GET /api/options``: methods, models, limits, the A/B methods.
-* ``POST /api/jobs?method=M&model=N&name=F``: the request body *is* the picture (what the
+* ``POST /api/jobs?method=M&model=N&name=F[&tta=true]``: the request body *is* the picture (what the
   page's ``fetch(url, {body: file})`` sends). Restores it with one method; answers the job.
 * ``POST /api/ab?name=F``: the same upload for a blind A/B comparison: two methods drawn at
   random, shown in random order.
@@ -152,7 +152,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         }
 
     async def receive(
-        request: Request, kind: str, methods: tuple[str, ...], model: str, name: str
+        request: Request,
+        kind: str,
+        methods: tuple[str, ...],
+        model: str,
+        name: str,
+        tta: bool = False,
     ) -> Job:
         """Stream the body into a new job's folder, check it is a picture, queue the job."""
         limit = settings.max_upload_bytes
@@ -162,7 +167,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if jobs.waiting() >= jobs.capacity:
             raise HTTPException(503, _full_message(jobs.capacity))
         job_id = new_id()
-        job = Job(job_id, kind, data / "jobs" / job_id, name, methods, model, picture="")
+        job = Job(job_id, kind, data / "jobs" / job_id, name, methods, model, picture="", tta=tta)
         job.folder.mkdir(mode=0o700)
         target = job.folder / "input"
         digest = hashlib.sha256()
@@ -206,14 +211,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/api/jobs", status_code=202)
     async def start(
-        request: Request, method: str = "auto", model: str = "auto", name: str | None = None
+        request: Request,
+        method: str = "auto",
+        model: str = "auto",
+        name: str | None = None,
+        tta: bool = False,
     ) -> dict[str, Any]:
         if method not in METHODS:
             raise HTTPException(400, f"unknown method {method!r}; choose {', '.join(METHODS)}")
         if model != "auto" and model not in models:
             raise HTTPException(400, f"unknown model {model!r}; choose {', '.join(models)}")
         chosen = models[0] if model == "auto" else model
-        job = await receive(request, "restore", (method,), chosen, _check_name(name))
+        job = await receive(request, "restore", (method,), chosen, _check_name(name), tta)
         return job.public(jobs.position(job.id))
 
     @app.post("/api/ab", status_code=202)

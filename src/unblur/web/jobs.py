@@ -58,7 +58,8 @@ class Job:
         progress: 0 to 1 (``None``: unknown within the stage).
         error: the one-line message of a failed job.
         files: what it wrote: kind -> file name inside ``folder``.
-        info: what the restoration reported (method ran, reason, seconds, size).
+        info: what the restoration reported (method ran, reason, seconds, size, flips).
+        tta: the network also restores the picture flipped three ways and averages (4x time).
     """
 
     id: str
@@ -75,6 +76,7 @@ class Job:
     files: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    tta: bool = False
 
     def public(self, position: int | None = None) -> dict[str, Any]:
         """What the page may see (an A/B job does not tell its methods until voted on)."""
@@ -214,7 +216,7 @@ class Worker:
             job.progress = low + (high - low) * done / max(total, 1)
 
         deblurrer = (
-            cached_deblurrer(job.model, device=self.device)
+            cached_deblurrer(job.model, device=self.device, tta=job.tta)
             if method in ("network", "auto")
             else None
         )
@@ -239,6 +241,7 @@ class Worker:
             "reason": result.reason,
             "model": result.model,
             "seconds": round(result.seconds, 2),
+            "tta": job.tta and result.method == "network",
             "width": image.width,
             "height": image.height,
         }

@@ -106,7 +106,9 @@ async function restoreFile(file) {
   try {
     const method = $("method").value;
     const model = $("model").value;
-    const job = await upload(`/api/jobs?method=${method}&model=${encodeURIComponent(model)}`, file);
+    const tta = $("tta").checked ? "&tta=true" : "";
+    const job = await upload(
+      `/api/jobs?method=${method}&model=${encodeURIComponent(model)}${tta}`, file);
     const done = await follow(job.id, (j) => setProgress($("progress"), $("stage"), j));
     await showResult(done);
   } catch (err) {
@@ -121,7 +123,7 @@ async function restoreFile(file) {
 async function showResult(job) {
   const info = job.info || {};
   let text = `${info.width}×${info.height} · ${info.ran}`;
-  if (info.model) text += ` (${info.model})`;
+  if (info.model) text += ` (${info.model}${info.tta ? ", flips" : ""})`;
   text += ` · ${info.seconds} s`;
   if (info.reason && info.reason !== "asked for") text += ` · ${info.reason}`;
   $("info").textContent = text;
