@@ -312,3 +312,24 @@ def test_pooling_benchmark_scores_each_variant(
     # the 64 px crops fit in one 96 px tile: the whole picture, the same numbers
     assert cells["global@whole"] == cells["global@96"]
     assert cells["global@96+tta"] != cells["global@96"]  # the flips change the result
+
+
+def test_scene_gap_benchmark_scores_both_scenes(
+    data_root: Path, weights: tuple[Path, torch.nn.Module], capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("scene_gap", ROOT / "benchmarks" / "scene_gap.py")
+    assert spec is not None and spec.loader is not None
+    scene_gap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scene_gap)
+    assert scene_gap.main(["--data", str(data_root), "--weights", str(weights[0])]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| GOPR")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "GOPR0477_11_00_c",
+        "GOPR0374_11_00_a",
+        "GOPR0374_11_00_b",
+    ]
+    for row in rows:  # gain = restored - input, as printed
+        before, after, gain = (float(c.strip(" |")) for c in row.split(" | ")[2:5])
+        assert gain == pytest.approx(after - before, abs=0.011)
+    assert "GOPR0477: mean gain" in out and "GOPR0374: mean gain" in out
