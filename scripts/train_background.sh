@@ -9,7 +9,9 @@
 #
 # It resumes, nice'd, one thread each (two threads on two busy cores ran 6x slower than one):
 #   * the restoration run, configs/nafnet-fast-gopro.yaml into checkpoints/nafnet-fast-gopro
-#     (warm-started from the shipped nafnet-fast weights the first time);
+#     (warm-started from the shipped nafnet-fast weights the first time): to the end of its
+#     schedule, or, when it has reached it, RESTORE_STEPS (default 40000) further (a warm
+#     restart of its cosine schedule, as for the motion networks; an experiment alike);
 #   * in the second slot, one motion network, whichever of motion-single / motion-frames has
 #     fewer steps (SECOND=motion-single or SECOND=motion-frames picks one): to the end of its
 #     schedule, or, when it has reached it, MOTION_STEPS (default 20000) further (a warm
@@ -65,7 +67,9 @@ case ${1:-start} in
 start)
     minutes=${2:-150}
     resume=()
-    [ -f checkpoints/nafnet-fast-gopro/ckpt/last.json ] && resume=(--resume)
+    if [ -f checkpoints/nafnet-fast-gopro/ckpt/last.json ]; then
+        resume=(--resume --steps "$(target_of checkpoints/nafnet-fast-gopro "${RESTORE_STEPS:-40000}")")
+    fi
     launch restore "$minutes" "$py" -m unblur train configs/nafnet-fast-gopro.yaml "${resume[@]}" --quiet
     second=${SECOND:-}
     case $second in
@@ -73,7 +77,8 @@ start)
         out=$("$py" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['out'])" "$second")
         [ -f "$out/ckpt/last.safetensors" ] ||
             "$py" -m unblur.train.checkpoint fork checkpoints/nafnet-fast-gopro "$out"
-        launch second "$minutes" "$py" -m unblur train "$second" --resume --quiet
+        launch second "$minutes" "$py" -m unblur train "$second" --resume \
+            --steps "$(target_of "$out" "${RESTORE_STEPS:-40000}")" --quiet
         ;;
     motion-single | motion-frames | "")
         name=$second
