@@ -22,6 +22,7 @@ synthetic image with the default tiling.
 Usage::
 
     python benchmarks/restore_speed.py [--json out.json] [--skip-24mp] [--repeat 2]
+        [--models nafnet-fast]
 
 Run it on an otherwise idle machine: with more busy threads than cores, PyTorch's
 OpenMP threads wait on each other and the times grow tenfold or more (tiled runs,
@@ -163,6 +164,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs after the warm-up")
     parser.add_argument("--skip-24mp", action="store_true", help="skip the 24 MP memory run")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help="only these restoration models (default: all)"
+    )
     parser.add_argument("--_rss-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._rss_child:
@@ -182,7 +186,7 @@ def main() -> None:
             "gmac_per_mp": ref,
         }
     )
-    for name in list_models(task="restore"):
+    for name in args.models or list_models(task="restore"):
         model, weights = load(name)
         row: dict[str, object] = {
             "model": name,
