@@ -78,12 +78,17 @@ def test_page_and_options(client: TestClient) -> None:
     assert options["methods"] == ["auto", "network", "blind", "motion"]
 
 
-def test_restore_job(client: TestClient, tmp_path: Path) -> None:
-    upload = png_bytes()
-    answer = client.post("/api/jobs?method=network&model=auto&name=my%20shot.png", content=upload)
+def finished(client: TestClient, query: str, upload: bytes) -> dict:
+    """Post a restore job and wait for it to end well."""
+    answer = client.post(f"/api/jobs?{query}", content=upload)
     assert answer.status_code == 202, answer.text
     job = wait(client, answer.json()["id"])
     assert job["state"] == "done", job
+    return job
+
+
+def test_restore_job(client: TestClient, tmp_path: Path) -> None:
+    job = finished(client, "method=network&model=auto&name=my%20shot.png", png_bytes())
     assert job["info"]["ran"] == "network" and job["info"]["model"] == "nafnet-fast"
     assert {"before", "after", "result", "motion"} <= set(job["files"])
     result = client.get(f"/api/jobs/{job['id']}/files/result")
@@ -110,10 +115,7 @@ def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:
     from unblur.restoration.network import Deblurrer
 
     upload = png_bytes()
-    answer = client.post("/api/jobs?method=network&tta=true", content=upload)
-    assert answer.status_code == 202, answer.text
-    job = wait(client, answer.json()["id"])
-    assert job["state"] == "done", job
+    job = finished(client, "method=network&tta=true", upload)
     assert job["info"]["ran"] == "network" and job["info"]["tta"] is True
     saved = tmp_path / "flips.png"
     saved.write_bytes(client.get(f"/api/jobs/{job['id']}/files/result").content)

@@ -32,8 +32,8 @@ shape) and runs it on images of any size:
   GoPro-type frames and as good on the synthetic kinds), else
   ``DEFAULT_LOCAL_POOL`` = 1.5 x a 128 px crop.
 * **flips** (``tta=True``): the network also restores each tile flipped
-  left-right, upside down and both, and the four results are averaged: about
-  +0.05 to +0.1 dB on every validation kind, at four times the cost.
+  left-right, upside down and both, and the four results are averaged: +0.04 to
+  +0.09 dB on every validation kind (benchmarks/pooling.py), at four times the cost.
 
 The network works on the stored (sRGB-encoded) values, as it was trained; gray
 images are given to it as three equal channels and its output is averaged back
