@@ -55,6 +55,12 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
         sharp, blurred
     )
     assert gain > 3.0, gain
+    # it deconvolves as --method blind does (the larger window's kernel), not with a small
+    # window's kernel
+    direct = restore(blurred, "blind", kernel_size=21)
+    assert result.kernel is not None and direct.kernel is not None
+    np.testing.assert_array_equal(result.kernel, direct.kernel)
+    np.testing.assert_array_equal(result.pixels, direct.pixels)
 
 
 def test_auto_runs_the_network_when_the_blur_varies() -> None:

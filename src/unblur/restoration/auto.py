@@ -12,7 +12,9 @@ picture and see whether they agree.
 non-overlapping, well-textured windows (:func:`unblur.restoration.blind.estimate_kernel`) and
 measures their agreement: the median over pairs of the peak normalised cross-correlation
 (kernels are only known up to a shift, so the best shift counts). :func:`choose` then deconvolves
-when the kernels agree and the noise is low, and runs the network otherwise. The thresholds
+when the kernels agree and the noise is low (with the kernel ``--method blind`` estimates on the
+most textured 512-px window, which measured better than any of the small windows' kernels), and
+runs the network otherwise. The thresholds
 are measured (``benchmarks/auto_rule.py``; figures in BENCHMARKS.md), not guessed.
 
 The colour space of the classical methods is decided from the picture too: a single-channel
@@ -72,8 +74,8 @@ class Evidence:
         noise: estimated noise sigma of the picture as given (values in ``[0, 1]``).
         kernels: the window kernels, most textured window first.
         windows: ``(top, left, side)`` of each window.
-        best: index of the kernel that agrees most with the others (the one to deconvolve
-            with).
+        best: index of the kernel that agrees most with the others (deconvolved with only
+            when the 512-px window of ``--method blind`` finds no blur).
         least: the lowest pairwise agreement.
     """
 
