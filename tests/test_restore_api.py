@@ -48,7 +48,8 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
     blurred, sharp, _ = _shaken()
     result = restore(blurred, kernel_size=21)
     assert result.evidence is not None
-    assert result.evidence.agreement >= auto.AGREEMENT_MIN, result.evidence
+    assert result.evidence.agreement_large >= auto.AGREEMENT_MIN, result.evidence
+    assert result.evidence.spread <= auto.SPREAD_MAX, result.evidence
     assert result.method == "blind" and result.space == "linear"
     assert "agree" in result.reason and "linear light" in result.reason
     gain = metrics.shift_compensated_psnr(sharp, result.pixels) - metrics.shift_compensated_psnr(
@@ -74,9 +75,10 @@ def test_auto_runs_the_network_when_the_blur_varies() -> None:
     blurred = np.clip(io.linear_to_srgb(mixed), 0, 1).astype(np.float32)
     result = restore(blurred, kernel_size=21)
     assert result.evidence is not None
-    assert result.evidence.agreement < auto.AGREEMENT_MIN, result.evidence
+    ev = result.evidence
+    assert ev.agreement_large < auto.AGREEMENT_MIN or ev.spread > auto.SPREAD_MAX, ev
     assert result.method == "network" and result.model == "nafnet-fast"
-    assert "disagree" in result.reason
+    assert "disagree" in result.reason or "motion varies" in result.reason
     assert result.pixels.shape == blurred.shape
     assert metrics.psnr(sharp, result.pixels) >= metrics.psnr(sharp, blurred) - 0.1
 
@@ -152,11 +154,32 @@ def test_kernel_agreement_is_shift_invariant_and_direction_aware() -> None:
 
 def test_choose_states_its_numbers() -> None:
     k = [np.eye(3)]
-    ev = auto.Evidence(0.9, 0.001, k * 3, [(0, 0, 64)] * 3)
-    assert choose_method(ev) == "blind"
-    assert choose_method(auto.Evidence(0.2, 0.001, k * 3, [(0, 0, 64)] * 3)) == "network"
-    method, reason = auto.choose(auto.Evidence(0.9, 0.5, k * 3, [(0, 0, 64)] * 3))
+
+    def ev(agreement: float, noise: float = 0.001, spread: float = 0.2) -> auto.Evidence:
+        return auto.Evidence(0.5, noise, k * 3, [(0, 0, 64)] * 3, 0, 0.4, agreement, k[0], spread)
+
+    assert choose_method(ev(0.9)) == "blind"
+    assert choose_method(ev(0.2)) == "network"
+    method, reason = auto.choose(ev(0.9, noise=0.5))
     assert method == "network" and "noisy" in reason and "0.500" in reason
+    method, reason = auto.choose(ev(0.9, spread=1.3))
+    assert method == "network" and "motion varies" in reason and "1.30" in reason
+    method, reason = auto.choose(ev(0.9, spread=float("nan")))  # not measured: kernels decide
+    assert method == "blind" and "not measured" in reason
+
+
+def test_motion_spread_tells_uniform_from_varying_motion() -> None:
+    grey = textured_scene(192, 192, seed=2)
+    lin = io.srgb_to_linear(np.stack([grey] * 3, axis=2).astype(np.float32))
+    uniform = np.clip(io.linear_to_srgb(blur.blur_image(lin, blur.linear_kernel(15, 30.0))), 0, 1)
+    ring = np.zeros((192, 192, 2), np.float32)  # rotation about the centre: direction turns
+    yy, xx = np.mgrid[:192, :192].astype(np.float32) - 95.5
+    ring[..., 0], ring[..., 1] = -yy * 0.15, xx * 0.15
+    turning = np.clip(io.linear_to_srgb(blur.field_blur(lin, ring)), 0, 1)
+    still = auto.motion_spread(uniform.astype(np.float32))
+    varying = auto.motion_spread(turning.astype(np.float32))
+    assert still < auto.SPREAD_MAX < varying, (still, varying)
+    assert auto.motion_spread(np.full((64, 64, 3), 0.5, np.float32)) >= 0.0
 
 
 def choose_method(ev: auto.Evidence) -> str:

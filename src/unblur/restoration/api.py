@@ -14,8 +14,9 @@ Methods:
 * ``motion``: the per-pixel motion field estimated by the motion network, then spatially
   varying hyper-Laplacian.
 * ``auto`` (the default): ``kernel`` when a kernel is given; otherwise the rule of
-  :mod:`unblur.restoration.auto`: kernels estimated on several windows agree and the noise is
-  low, so this is camera shake of a static scene, so ``blind``; else ``network``.
+  :mod:`unblur.restoration.auto`: kernels estimated on several windows agree, the motion
+  network sees the same motion across the picture and the noise is low, so this is camera
+  shake of a static scene, so ``blind``; else ``network``.
 """
 
 from __future__ import annotations
@@ -187,8 +188,14 @@ def restore(
     evidence = None
     if method == "auto":
         from unblur.restoration.auto import choose, uniform_blur_evidence
+        from unblur.restoration.network import resolve_device
 
-        evidence = uniform_blur_evidence(_in_space(colour, chosen_space), kernel_size)
+        evidence = uniform_blur_evidence(
+            _in_space(colour, chosen_space),
+            kernel_size,
+            picture=colour,
+            device=str(resolve_device(device)),
+        )
         method, reason = choose(evidence)
 
     result_kernel = None
@@ -258,13 +265,9 @@ def _network(
 def _blind(
     colour: np.ndarray, kernel_size: int, space: str, evidence: Evidence | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Deconvolve with one kernel estimated on the most textured 512-px window.
-
-    ``auto`` comes here when its small windows' kernels agree (``evidence``); it still
-    deconvolves with the larger window's kernel, which measured better (kodak24 shake +0.13 dB,
-    levin09 +0.83 dB shift-compensated, ``benchmarks/auto_rule.py``), and falls back to the
-    small window kernel that agrees most with the others only when the large window finds no
-    blur."""
+    """Deconvolve with one kernel estimated on the most textured 512-px window: the one
+    ``auto`` already estimated (``evidence.kernel``) when it chose this, else estimated here.
+    """
     from unblur.errors import InputError
     from unblur.restoration import blind, deconv
 
@@ -274,12 +277,9 @@ def _blind(
             f"{kernel_size} (needs at least {2 * kernel_size} px a side)"
         )
     data = _in_space(colour, space)
-    found = blind.estimate_kernel_windowed(data, kernel_size)
-    if not found.flat:
-        restored, kernel = deconv.hyper_laplacian(data, found.kernel), found.kernel
-    elif evidence is not None and evidence.kernels:
-        kernel = evidence.kernels[evidence.best]
+    if evidence is not None and evidence.kernel is not None:
+        kernel = evidence.kernel
         restored = deconv.hyper_laplacian(data, kernel)
-    else:  # no blur found: the picture as it is
-        restored, kernel = np.clip(data, 0.0, 1.0).astype(np.float32), found.kernel
+    else:
+        restored, kernel = blind.deblur_blind(data, kernel_size)
     return _out_of_space(restored, space), kernel
