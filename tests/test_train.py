@@ -379,6 +379,37 @@ def test_a_forked_run_goes_on_from_the_same_state(tmp_path: Path) -> None:
     assert "already holds a checkpoint" in proc.stderr
 
 
+def test_mean_weights_averages_files_and_checkpoints(tmp_path: Path) -> None:
+    """mean averages plain weights and a checkpoint's EMA weights (also one that refers to a
+    weights file), keeps the first weights file's metadata, and refuses other shapes."""
+    _, ckpt, ema = _run_to_step_4(tmp_path)
+    a = tmp_path / "a.safetensors"
+    save_file({k: v + 1 for k, v in ema.items()}, a, metadata={"local_pool": "global"})
+    out = tmp_path / "mean.safetensors"
+    assert checkpoint.mean_weights([a, ckpt / "last.safetensors"], out) == len(ema)
+    mean = load_file(out)
+    assert all(torch.allclose(mean[k], ema[k] + 0.5, atol=1e-6) for k in ema)
+    with safe_open(str(out), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["local_pool"] == "global" and meta["soup"] == "a.safetensors, last.safetensors"
+    save_file(ema, tmp_path / "shipped.safetensors")
+    checkpoint.slim(ckpt, same_as=tmp_path / "shipped.safetensors")
+    checkpoint.mean_weights([ckpt / "last.safetensors", a, a], out)
+    assert all(torch.allclose(load_file(out)[k], ema[k] + 2 / 3, atol=1e-6) for k in ema)
+    key = next(iter(ema))
+    save_file({**ema, key: torch.zeros(3)}, tmp_path / "other.safetensors")
+    with pytest.raises(InputError, match="differ in names or shapes"):
+        checkpoint.mean_weights([a, tmp_path / "other.safetensors"], out)
+    with pytest.raises(InputError, match="at least two"):
+        checkpoint.mean_weights([a], out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "unblur.train.checkpoint", "mean", str(out), str(a), "nope.st"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+
+
 def test_runs_are_not_overwritten_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:
     path = tiny_config(tmp_path, train={"steps": 2, "val_every": 0, "ckpt_every": 0})
     with pytest.raises(InputError, match="nothing to resume"):

@@ -20,6 +20,11 @@ A run is *forked* (:func:`fork`, ``python -m unblur.train.checkpoint fork RUN NE
 controlled experiment: the new run folder gets the checkpoint and the log of the old one, and
 a reference to shipped weights is rewritten relative to the new folder, so the two runs go on
 from exactly the same state.
+
+Weights are *averaged* (:func:`mean_weights`, ``python -m unblur.train.checkpoint mean OUT A B
+...``): plain weights files and training checkpoints (their EMA weights) of the same
+architecture and run, tensor by tensor, into one weights file (a "model soup", Wortsman et al.
+2022), a candidate for the ship gate like any other.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ __all__ = [
     "fork",
     "load_checkpoint",
     "load_optimizer_tensors",
+    "mean_weights",
     "optimizer_tensors",
     "save_checkpoint",
     "save_weights",
@@ -312,6 +318,60 @@ def fork(run: Path, new: Path) -> int:
     return int(state["step"])
 
 
+def _weights_of(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Plain weights of a weights file, or a training checkpoint's EMA weights; with the
+    weights file's metadata (a checkpoint's: none)."""
+    tensors, metadata = _read_safetensors(path)
+    if _STATE_KEY not in metadata:
+        return tensors, metadata
+    tensors, state = _read_checkpoint(path)
+    if state.get("ema_file"):
+        tensors = tensors | _referenced_ema(path.parent, state)
+    ema = {k[len("params_ema.") :]: v for k, v in tensors.items() if k.startswith("params_ema.")}
+    if not ema:
+        raise InputError("checkpoint has no EMA weights", path)
+    return ema, {}
+
+
+def mean_weights(sources: Sequence[Path], out: Path) -> int:
+    """Average weights tensor by tensor into the weights file ``out``.
+
+    Args:
+        sources: two or more weights files or training checkpoints (``last.safetensors``:
+            their EMA weights) of the same architecture; average only weights of one run (or
+            fine-tuned from one start), for which averaging is known to work.
+        out: the weights file to write (temporary file, then rename); it keeps the metadata of
+            the first plain weights file among ``sources`` and adds ``soup``, their names.
+
+    Returns:
+        The number of tensors averaged.
+
+    Raises:
+        InputError: fewer than two sources, an unreadable one, or tensors that differ in
+            names or shapes.
+    """
+    if len(sources) < 2:
+        raise InputError("averaging needs at least two weights files", out)
+    total: dict[str, torch.Tensor] = {}
+    metadata: dict[str, str] | None = None
+    for path in map(Path, sources):
+        tensors, meta = _weights_of(path)
+        if metadata is None and meta:
+            metadata = dict(meta)
+        if total and (
+            tensors.keys() != total.keys() or any(tensors[k].shape != total[k].shape for k in total)
+        ):
+            raise InputError("its tensors differ in names or shapes from the first file's", path)
+        for key, value in tensors.items():
+            value = value.to(torch.float64)
+            total[key] = total[key] + value if key in total else value
+    dtypes = {k: v.dtype for k, v in _weights_of(Path(sources[0]))[0].items()}
+    mean = {k: (v / len(sources)).to(dtypes[k]).contiguous() for k, v in total.items()}
+    metadata = dict(metadata or {}, soup=", ".join(Path(p).name for p in sources))
+    _save_safetensors(Path(out), mean, metadata)
+    return len(mean)
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
@@ -321,11 +381,15 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m unblur.train.checkpoint",
         description="slim: slim training checkpoints to their EMA weights and state (warm "
-        "restart). fork RUN NEW: start run folder NEW from the state of run folder RUN.",
+        "restart). fork RUN NEW: start run folder NEW from the state of run folder RUN. "
+        "mean OUT A B...: average weights files or checkpoints' EMA weights into OUT.",
     )
-    parser.add_argument("action", choices=["slim", "fork"])
+    parser.add_argument("action", choices=["slim", "fork", "mean"])
     parser.add_argument(
-        "folders", nargs="+", type=Path, help="slim: checkpoint folders (…/ckpt); fork: RUN NEW"
+        "folders",
+        nargs="+",
+        type=Path,
+        help="slim: checkpoint folders (…/ckpt); fork: RUN NEW; mean: OUT and the files",
     )
     parser.add_argument(
         "--same-as",
@@ -343,6 +407,17 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"unblur: error: {err}", file=sys.stderr)
             return 1
         print(f"{args.folders[1]}: forked from {args.folders[0]} at step {step}")
+        return 0
+    if args.action == "mean":
+        if len(args.folders) < 3 or args.same_as is not None:
+            parser.error("mean takes OUT and at least two files, and no --same-as")
+        out, *sources = args.folders
+        try:
+            count = mean_weights(sources, out)
+        except UnblurError as err:
+            print(f"unblur: error: {err}", file=sys.stderr)
+            return 1
+        print(f"{out}: the mean of {len(sources)} files ({count} tensors)")
         return 0
     status = 0
     for folder in args.folders:
