@@ -353,11 +353,13 @@ def mean_weights(sources: Sequence[Path], out: Path) -> int:
     if len(sources) < 2:
         raise InputError("averaging needs at least two weights files", out)
     total: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
     metadata: dict[str, str] | None = None
     for path in map(Path, sources):
         tensors, meta = _weights_of(path)
         if metadata is None and meta:
             metadata = dict(meta)
+        dtypes = dtypes or {k: v.dtype for k, v in tensors.items()}
         if total and (
             tensors.keys() != total.keys() or any(tensors[k].shape != total[k].shape for k in total)
         ):
@@ -365,7 +367,6 @@ def mean_weights(sources: Sequence[Path], out: Path) -> int:
         for key, value in tensors.items():
             value = value.to(torch.float64)
             total[key] = total[key] + value if key in total else value
-    dtypes = {k: v.dtype for k, v in _weights_of(Path(sources[0]))[0].items()}
     mean = {k: (v / len(sources)).to(dtypes[k]).contiguous() for k, v in total.items()}
     metadata = dict(metadata or {}, soup=", ".join(Path(p).name for p in sources))
     _save_safetensors(Path(out), mean, metadata)
