@@ -72,6 +72,15 @@ def test_deblur_blind_colour_improves_psnr() -> None:
     assert after > before + 4.0
 
 
+def test_a_kernel_larger_than_half_the_window_widens_the_window() -> None:
+    # --method blind --kernel-size 301 on a large photo once failed: the 512-px window
+    # could not hold a 301-px kernel twice
+    true = blur.shake_kernel(size=13, rng=3).kernel
+    _, y = _blurred(3, true)
+    result = blind.estimate_kernel_windowed(y, 15, max_side=20)
+    assert result.kernel.shape == (15, 15) and not result.flat
+
+
 def test_flat_image_gives_delta_kernel() -> None:
     flat = np.full((64, 64), 0.4, np.float32)
     result = blind.estimate_kernel(flat, 9)

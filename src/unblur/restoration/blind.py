@@ -467,14 +467,15 @@ def deblur_blind(
         image: Blurred ``(H, W)`` or ``(H, W, C)`` float image in [0, 1]. Whether it is linear
             light or sRGB is the caller's choice (see :mod:`unblur.restoration.deconv`).
         kernel_size: Odd kernel side ``>= 3`` (see :func:`estimate_kernel`).
-        max_side: Side of the window the kernel is estimated on (``None``: the whole image).
+        max_side: Side of the window the kernel is estimated on (``None``: the whole image);
+            at least ``2 * kernel_size``.
 
     Returns:
         ``(restored, kernel)``: float32 image of the input's shape in [0, 1], and the float32
         ``(kernel_size, kernel_size)`` kernel.
 
     Raises:
-        ValueError: as :func:`estimate_kernel`, or ``max_side`` below ``2 * kernel_size``.
+        ValueError: as :func:`estimate_kernel`.
     """
     img = np.asarray(image, dtype=np.float32)
     result = estimate_kernel_windowed(img, kernel_size, max_side=max_side)
@@ -489,15 +490,15 @@ def estimate_kernel_windowed(
     """:func:`estimate_kernel` on the most textured ``max_side`` window of the image.
 
     A uniform blur is the same everywhere and the estimator's cost grows with the area, so
-    one well-textured window is enough (``None``: the whole image).
+    one well-textured window is enough (``None``: the whole image). The window is at least
+    ``2 * kernel_size`` a side, as :func:`estimate_kernel` needs.
 
     Raises:
-        ValueError: as :func:`estimate_kernel`, or ``max_side`` below ``2 * kernel_size``.
+        ValueError: as :func:`estimate_kernel`.
     """
     img = np.asarray(image, dtype=np.float32)
-    if max_side is not None and max_side < 2 * kernel_size:
-        raise ValueError(f"max_side must be at least 2 * kernel_size, got {max_side}")
-    window = img if max_side is None else _textured_window(img, max_side)
+    # a window must hold twice the kernel: a larger kernel widens it
+    window = img if max_side is None else _textured_window(img, max(max_side, 2 * kernel_size))
     return estimate_kernel(window, kernel_size)
 
 
