@@ -348,6 +348,27 @@ def test_slim_checkpoint_can_refer_to_the_shipped_weights(tmp_path: Path) -> Non
         run_tiny(path, out=tmp_path / "run", resume=True, steps=10)
 
 
+def test_slim_checkpoint_can_restart_from_other_weights(tmp_path: Path) -> None:
+    """restart_from: the run goes on from weights that are not its own EMA (e.g. shipped
+    weights averaged from it): the checkpoint refers to them, and resuming starts from them."""
+    path, ckpt, ema = _run_to_step_4(tmp_path)
+    other = tmp_path / "mean.safetensors"
+    save_file({k: v * 0.5 for k, v in ema.items()}, other)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({next(iter(ema)): torch.zeros(2)}, wrong)
+    with pytest.raises(InputError, match="architecture"):
+        checkpoint.slim(ckpt, restart_from=wrong)
+    with pytest.raises(InputError, match="not both"):
+        checkpoint.slim(ckpt, same_as=other, restart_from=other)
+    before, after = checkpoint.slim(ckpt, restart_from=other)
+    assert after < 4096 < before
+    state = json.loads((ckpt / "last.json").read_text())
+    assert state["ema_file"] == "../../mean.safetensors" and state["step"] == 4
+    assert state["ema_sha256"] == checkpoint.tensors_sha256(load_file(other))
+    second = run_tiny(path, out=tmp_path / "run", resume=True)
+    assert second["steps"] == 8 and second["stopped"] == "done"
+
+
 def test_a_forked_run_goes_on_from_the_same_state(tmp_path: Path) -> None:
     """fork copies the checkpoint and log; a reference to shipped weights still resolves from a
     folder at another depth, and both runs then continue identically."""

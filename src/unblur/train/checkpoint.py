@@ -14,7 +14,9 @@ A slim checkpoint whose EMA weights were just shipped can hold a *reference* ins
 (``slim DIR --same-as WEIGHTS``): no tensors, only the state plus the shipped file's path
 (relative to ``DIR``) and the SHA-256 of its tensors. Resuming reads the EMA weights from that
 file and refuses it if its tensors changed. The session's one commit of training state then
-does not carry the same weights twice.
+does not carry the same weights twice. ``slim DIR --restart-from WEIGHTS`` makes the same kind
+of reference to weights that are *not* the run's own (shipped weights averaged from it): the
+run then goes on from them with a warm restart.
 
 A run is *forked* (:func:`fork`, ``python -m unblur.train.checkpoint fork RUN NEW``) for a
 controlled experiment: the new run folder gets the checkpoint and the log of the old one, and
@@ -236,7 +238,21 @@ def load_checkpoint(
     return state
 
 
-def slim(directory: Path, same_as: Path | None = None) -> tuple[int, int]:
+def _checkpoint_ema(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A checkpoint's EMA weights (``params_ema.*``, read from the weights file it refers to if
+    it is a reference) and its training state."""
+    tensors, state = _read_checkpoint(path)
+    if state.get("ema_file"):
+        tensors |= _referenced_ema(path.parent, state)
+    ema = {k: v for k, v in tensors.items() if k.startswith("params_ema.")}
+    if not ema:
+        raise InputError("checkpoint has no EMA weights", path)
+    return ema, state
+
+
+def slim(
+    directory: Path, same_as: Path | None = None, *, restart_from: Path | None = None
+) -> tuple[int, int]:
     """Rewrite ``directory/last.safetensors`` with only the EMA weights and the state.
 
     Args:
@@ -244,34 +260,37 @@ def slim(directory: Path, same_as: Path | None = None) -> tuple[int, int]:
         same_as: a weights file (e.g. the shipped weights) whose tensors equal the EMA
             weights exactly: the checkpoint then keeps a reference to it (relative path and
             tensor SHA-256) instead of the tensors.
+        restart_from: instead of ``same_as``, a weights file of the same architecture whose
+            tensors may differ (e.g. shipped weights averaged from this run's): the run's EMA
+            weights are dropped and the checkpoint refers to this file, so the run goes on
+            from it with a warm restart (step, schedule, data stream and log carry on).
 
     Returns:
         ``(bytes before, bytes after)`` of the checkpoint files.
 
     Raises:
-        InputError: no readable checkpoint there, or ``same_as`` holds other weights.
+        InputError: no readable checkpoint there, ``same_as`` holds other weights, or
+            ``restart_from`` other tensor names or shapes.
     """
     directory = Path(directory)
     path = directory / "last.safetensors"
     files = [path, *directory.glob("optim-*.safetensors")]
     before = sum(f.stat().st_size for f in files if f.exists())
-    tensors, state = _read_checkpoint(path)
-    if state.get("ema_file"):
-        tensors |= _referenced_ema(directory, state)
-    ema = {k: v for k, v in tensors.items() if k.startswith("params_ema.")}
-    if not ema:
-        raise InputError("checkpoint has no EMA weights", path)
+    if same_as is not None and restart_from is not None:
+        raise InputError("give same_as or restart_from, not both", directory)
+    ema, state = _checkpoint_ema(path)
     state = dict(state, slim=True, optim_file=None)
     state.pop("ema_file", None)
     state.pop("ema_sha256", None)
-    if same_as is not None:
-        weights, _ = _read_safetensors(Path(same_as))
+    reference = same_as if same_as is not None else restart_from
+    if reference is not None:
+        weights, _ = _read_safetensors(Path(reference))
         plain = {k[len("params_ema.") :]: v for k, v in ema.items()}
-        if plain.keys() != weights.keys() or not all(
-            torch.equal(plain[k], weights[k]) for k in plain
-        ):
+        if plain.keys() != weights.keys() or any(plain[k].shape != weights[k].shape for k in plain):
+            raise InputError("its tensors are not of this checkpoint's architecture", reference)
+        if same_as is not None and not all(torch.equal(plain[k], weights[k]) for k in plain):
             raise InputError("its tensors are not this checkpoint's EMA weights", same_as)
-        state["ema_file"] = os.path.relpath(Path(same_as).resolve(), directory.resolve())
+        state["ema_file"] = os.path.relpath(Path(reference).resolve(), directory.resolve())
         state["ema_sha256"] = tensors_sha256(weights)
         ema = {}
     text = json.dumps(state, indent=2, sort_keys=True)
@@ -324,13 +343,8 @@ def _weights_of(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     tensors, metadata = _read_safetensors(path)
     if _STATE_KEY not in metadata:
         return tensors, metadata
-    tensors, state = _read_checkpoint(path)
-    if state.get("ema_file"):
-        tensors = tensors | _referenced_ema(path.parent, state)
-    ema = {k[len("params_ema.") :]: v for k, v in tensors.items() if k.startswith("params_ema.")}
-    if not ema:
-        raise InputError("checkpoint has no EMA weights", path)
-    return ema, {}
+    ema, _ = _checkpoint_ema(path)
+    return {k[len("params_ema.") :]: v for k, v in ema.items()}, {}
 
 
 def mean_weights(sources: Sequence[Path], out: Path) -> int:
@@ -398,9 +412,16 @@ def _main(argv: list[str] | None = None) -> int:
         metavar="WEIGHTS",
         help="weights file equal to the EMA weights (just shipped): keep a reference to it",
     )
+    parser.add_argument(
+        "--restart-from",
+        type=Path,
+        metavar="WEIGHTS",
+        help="weights file of the same architecture (e.g. shipped weights averaged from this "
+        "run's): drop the EMA weights and go on from these with a warm restart",
+    )
     args = parser.parse_args(argv)
     if args.action == "fork":
-        if len(args.folders) != 2 or args.same_as is not None:
+        if len(args.folders) != 2 or args.same_as is not None or args.restart_from is not None:
             parser.error("fork takes two run folders, RUN and NEW, and no --same-as")
         try:
             step = fork(*args.folders)
@@ -410,7 +431,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"{args.folders[1]}: forked from {args.folders[0]} at step {step}")
         return 0
     if args.action == "mean":
-        if len(args.folders) < 3 or args.same_as is not None:
+        if len(args.folders) < 3 or args.same_as is not None or args.restart_from is not None:
             parser.error("mean takes OUT and at least two files, and no --same-as")
         out, *sources = args.folders
         try:
@@ -423,7 +444,7 @@ def _main(argv: list[str] | None = None) -> int:
     status = 0
     for folder in args.folders:
         try:
-            before, after = slim(folder, args.same_as)
+            before, after = slim(folder, args.same_as, restart_from=args.restart_from)
         except UnblurError as err:
             print(f"unblur: error: {err}", file=sys.stderr)
             status = 1
