@@ -5,15 +5,19 @@ real camera shake), this records what ``auto`` looks at
 (:func:`unblur.restoration.auto.uniform_blur_evidence`: how well kernels estimated on several
 small windows agree with the kernel of the most textured 512-px window, and the noise level;
 :func:`unblur.restoration.auto.motion_spread`: how much the motion network's field varies
-across the picture) and what each candidate would score: the network (default model) and
-blind deconvolution with the large window's kernel (what ``auto`` and ``--method blind`` use)
-and, for comparison, with the small window kernel that agrees most with the others (what
-``auto`` used before 2026-12-06), in the colour space ``auto`` would choose. Then it sweeps
-the two thresholds (agreement, spread; the noise guard stays ``NOISE_MAX``) and reports, per
-set, the mean PSNR of the input, of each method, and of ``auto`` under the chosen thresholds:
-those that keep ``auto`` within 0.1 dB of the network on every set and gain most over it in
-total. It also fits them on every other pair of each set and scores them on the rest, both
-ways round, to show how much of the gain survives on pairs the fit did not see.
+across the picture) and what each candidate would score: the network (default model), blind
+deconvolution with the large window's kernel (what ``auto`` and ``--method blind`` use),
+blends of the two (:func:`unblur.restoration.auto.blend`, blind's share 0.1 to 0.9) and, for
+comparison, blind deconvolution with the small window kernel that agrees most with the others
+(what ``auto`` used before 2026-12-06), in the colour space ``auto`` would choose. Then it fits
+the rule: first the two thresholds (agreement, spread; the noise guard stays ``NOISE_MAX``),
+deconvolution alone where they hold, then blind's share of a blend with the network where
+they hold, for colour and for grey pictures. A rule qualifies when it keeps ``auto`` within
+0.1 dB of the network on every set; the one chosen gains most over it in total. The script
+reports, per set, the mean PSNR of the input, of each method, of the best rule without and
+with blends, and of the shipped rule. It also fits on every other pair of each set and scores
+on the rest, both ways round, to show how much of the gain survives on pairs the fit did not
+see.
 
 Usage::
 
@@ -29,6 +33,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +50,7 @@ from unblur.restoration.network import cached_deblurrer
 
 AGREEMENTS = [round(a, 2) for a in np.arange(0.7, 1.0, 0.01)] + [1.01]  # 1.01: never blind
 SPREADS = [round(a, 2) for a in np.arange(0.3, 1.55, 0.05)] + [np.inf]  # inf: spread unused
+SHARES = tuple(round(w, 1) for w in np.arange(0.0, 1.05, 0.1))  # blind's share of a blend
 WORST = -0.1  # dB: auto may fall at most this far below the network on any set
 
 
@@ -75,6 +81,7 @@ def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
             # what auto's blind branch and `--method blind` deconvolve with (the kernel of the
             # most textured 512-px window), and for comparison the small window kernel that
             # agrees most with the others (what auto deconvolved with until 2026-12-06)
+            deconvolved = blurred
             for column, kernel in (
                 ("blind", ev.kernel),
                 ("window", ev.kernels[ev.best] if ev.kernels else None),
@@ -85,6 +92,14 @@ def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
                 out = np.clip(_out_of_space(hyper_laplacian(data, kernel), space), 0, 1)
                 row[column] = metrics.psnr(sharp, out)
                 row[column + "_sc"] = metrics.shift_compensated_psnr(sharp, out)
+                if column == "blind":
+                    deconvolved = out
+            # the blends auto may output: blind's share w, the network's 1 - w (auto.blend)
+            for w in SHARES[1:-1]:
+                mixed = auto.blend(deconvolved, restored, w)
+                row[_mix(w)] = metrics.psnr(sharp, mixed)
+                if label.startswith("levin09"):  # the only set scored shift-compensated
+                    row[_mix(w) + "_sc"] = metrics.shift_compensated_psnr(sharp, mixed)
             rows.append(row)
     return rows
 
@@ -96,18 +111,51 @@ def _key(row: dict, method: str) -> float:
     return row[method + "_sc"] if row["set"].startswith("levin09") else row[method]
 
 
-def _chooses_blind(row: dict, a_min: float, spread_max: float) -> bool:
+def _mix(share: float) -> str:
+    return f"mix{share:.1f}"
+
+
+def _column(share: float) -> str:
+    return "network" if share <= 0 else "blind" if share >= 1 else _mix(share)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Deconvolve when ``agreement_large >= agreement``, ``spread <= spread`` and the noise
+    is at most ``auto.NOISE_MAX``, and output ``share`` of the deconvolution blended with
+    ``1 - share`` of the network for a colour picture, ``share_grey`` for a grey one (the
+    network was trained on colour photos); elsewhere the network."""
+
+    agreement: float
+    spread: float
+    share: float = 1.0
+    share_grey: float = 1.0
+
+    def short(self) -> str:
+        return (
+            f"agreement_large >= {self.agreement}, spread <= {self.spread} -> blind's share "
+            f"{self.share} (colour), {self.share_grey} (grey)"
+        )
+
+
+def _share(row: dict, rule: Rule) -> float:
+    """Blind deconvolution's share of what ``auto`` outputs for a row under ``rule``."""
     a = row["agreement_large"]
     if row["windows"] < auto.MIN_WINDOWS or not np.isfinite(a):
-        return False
-    return bool(a >= a_min and row["noise"] <= auto.NOISE_MAX and row["spread"] <= spread_max)
+        return 0.0
+    if row["noise"] > auto.NOISE_MAX or row["spread"] > rule.spread or a < rule.agreement:
+        return 0.0
+    return rule.share_grey if row["space"] == "srgb" else rule.share  # choose_space: grey
 
 
-def auto_scores(rows: list[dict], a_min: float, spread_max: float) -> dict[str, float]:
+def _chooses_blind(row: dict, rule: Rule) -> bool:
+    return _share(row, rule) > 0
+
+
+def auto_scores(rows: list[dict], rule: Rule) -> dict[str, float]:
     out: dict[str, list[float]] = {}
     for r in rows:
-        method = "blind" if _chooses_blind(r, a_min, spread_max) else "network"
-        out.setdefault(r["set"], []).append(_key(r, method))
+        out.setdefault(r["set"], []).append(_key(r, _column(_share(r, rule))))
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
@@ -123,23 +171,55 @@ def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
 METHODS = ("input", "network", "window", "blind")
 
 
-def fit(rows: list[dict]) -> tuple[float, float] | None:
-    """The thresholds ``(agreement_large >=, spread <=)`` that keep auto within ``WORST`` dB
-    of the network on every set and, among those, gain most over it in total (summed over
-    the sets' mean PSNR); ties go to the stricter pair (fewer pictures deconvolved)."""
+def _best(rows: list[dict], rules) -> Rule | None:
+    """Among ``rules``, the one that keeps auto within ``WORST`` dB of the network on every
+    set and gains most over it in total (summed over the sets' mean PSNR, to 0.01 dB); ties
+    go to the one that deconvolves fewer pictures, then to the larger blind share."""
     table = summary(rows)
-    best, best_key = None, None
-    for a in AGREEMENTS:
-        for sp in SPREADS:
-            scores = auto_scores(rows, a, sp)
-            margins = [scores[k] - table[k]["network"] for k in table]
-            if min(margins) < WORST:
-                continue
-            chosen = sum(_chooses_blind(r, a, sp) for r in rows)
-            rank = (round(sum(margins), 2), -chosen)
-            if best is None or rank > best:
-                best, best_key = rank, (float(a), float(sp))
-    return best_key
+    best, best_rule = None, None
+    for rule in rules:
+        scores = auto_scores(rows, rule)
+        margins = [scores[k] - table[k]["network"] for k in table]
+        if min(margins) < WORST:
+            continue
+        chosen = sum(_chooses_blind(r, rule) for r in rows)
+        rank = (round(sum(margins), 2), -chosen, rule.share, rule.share_grey)
+        if best is None or rank > best:
+            best, best_rule = rank, rule
+    return best_rule
+
+
+def fit(rows: list[dict], *, blends: bool = True) -> Rule | None:
+    """The rule ``auto`` should follow, fitted in two stages: the thresholds, deconvolution
+    alone where they hold; then, with ``blends``, blind's share of the output for colour
+    and for grey pictures."""
+    first = _best(rows, (Rule(a, sp) for a in AGREEMENTS for sp in SPREADS))
+    if first is None or not blends:
+        return first
+    return _best(
+        rows,
+        (Rule(first.agreement, first.spread, w, g) for w in SHARES[1:] for g in SHARES[1:]),
+    )
+
+
+def _held_out(rows: list[dict], blends: bool) -> list[str]:
+    """Fit on every other pair of each set, score on the rest, both ways round."""
+    lines = []
+    for half in (0, 1):
+        seen: dict[str, int] = {}
+        part: dict[int, list[dict]] = {0: [], 1: []}
+        for r in rows:
+            i = seen[r["set"]] = seen.get(r["set"], -1) + 1
+            part[int(i % 2 == half)].append(r)
+        rule = fit(part[1], blends=blends)
+        if rule is None:
+            lines.append(f"fit on half {half}: no rule qualifies")
+            continue
+        held = auto_scores(part[0], rule)
+        net = summary(part[0])
+        cells = ", ".join(f"{k.split(' (')[0]} {held[k] - net[k]['network']:+.2f}" for k in held)
+        lines.append(f"fit on half {half}: {rule.short()}; auto - network on the rest: {cells}")
+    return lines
 
 
 def main() -> None:
@@ -196,44 +276,32 @@ def main() -> None:
             args.json.write_text(json.dumps(rows, indent=1))
 
     table = summary(rows)
-    chosen_key = fit(rows)
-    if chosen_key is None:
+    alone, chosen = fit(rows, blends=False), fit(rows)
+    if alone is None or chosen is None:
         sys.exit(f"no thresholds keep auto within {-WORST} dB of the network on every set")
-    chosen = auto_scores(rows, *chosen_key)
-    current = auto_scores(rows, auto.AGREEMENT_MIN, auto.SPREAD_MAX)
-    print(
-        f"best thresholds: agreement_large >= {chosen_key[0]}, spread <= {chosen_key[1]} "
-        f"(auto never more than {-WORST} dB below the network on a set, most total gain); "
-        f"shipped: agreement_large >= {auto.AGREEMENT_MIN}, spread <= {auto.SPREAD_MAX}, "
-        f"noise <= {auto.NOISE_MAX}\n"
-    )
-    # held out: fit on every other pair of each set, score on the rest, both ways round
-    for half in (0, 1):
-        seen: dict[str, int] = {}
-        part = {0: [], 1: []}
-        for r in rows:
-            i = seen[r["set"]] = seen.get(r["set"], -1) + 1
-            part[int(i % 2 == half)].append(r)
-        key = fit(part[1])
-        if key is None:
-            print(f"fit on half {half}: no thresholds qualify")
-            continue
-        held = auto_scores(part[0], *key)
-        net = summary(part[0])
-        cells = ", ".join(f"{k.split(' (')[0]} {held[k] - net[k]['network']:+.2f}" for k in held)
-        print(f"fit on half {half}: {key}; auto - network on the other half: {cells}")
+    shipped = Rule(auto.AGREEMENT_MIN, auto.SPREAD_MAX, auto.BLIND_SHARE, auto.BLIND_SHARE_GREY)
+    print(f"best rule, deconvolution alone: {alone.short()}")
+    print(f"best rule, with blends: {chosen.short()}")
+    print(f"shipped: {shipped.short()}, noise <= {auto.NOISE_MAX}")
+    print(f"(auto never more than {-WORST} dB below the network on a set, most total gain)\n")
+    for blends in (False, True):
+        print(f"held out, {'with blends' if blends else 'deconvolution alone'}:")
+        print("\n".join(_held_out(rows, blends)))
     print("\nPSNR in dB; levin09 shift-compensated (its protocol), the others plain.\n")
     print(
-        "| set | n | input | network | blind (small window) | blind | auto (best) "
-        "| auto (shipped) | blind chosen |"
+        "| set | n | input | network | blind (small window) | blind | auto, best without "
+        "blends | auto, best with blends | auto (shipped) | shipped: blind alone / blended |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    scores = {rule: auto_scores(rows, rule) for rule in (alone, chosen, shipped)}
     for k, t in table.items():
         sub = [r for r in rows if r["set"] == k]
-        picked = sum(_chooses_blind(r, auto.AGREEMENT_MIN, auto.SPREAD_MAX) for r in sub)
+        shares = [_share(r, shipped) for r in sub]
+        pure, mixed = sum(w >= 1 for w in shares), sum(0 < w < 1 for w in shares)
         print(
             f"| {k} | {t['n']} | {t['input']:.2f} | {t['network']:.2f} | {t['window']:.2f} "
-            f"| {t['blind']:.2f} | {chosen[k]:.2f} | {current[k]:.2f} | {picked}/{len(sub)} |"
+            f"| {t['blind']:.2f} | {scores[alone][k]:.2f} | {scores[chosen][k]:.2f} "
+            f"| {scores[shipped][k]:.2f} | {pure} / {mixed} of {len(sub)} |"
         )
 
 

@@ -61,7 +61,13 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
     direct = restore(blurred, "blind", kernel_size=21)
     assert result.kernel is not None and direct.kernel is not None
     np.testing.assert_array_equal(result.kernel, direct.kernel)
-    np.testing.assert_array_equal(result.pixels, direct.pixels)
+    # ... blended with the network's restoration by the measured share
+    assert result.share == auto.BLIND_SHARE and direct.share is None
+    network = restore(blurred, "network")
+    expected = auto.blend(direct.pixels, network.pixels, auto.BLIND_SHARE)
+    np.testing.assert_allclose(result.pixels, expected, atol=1e-6)
+    if auto.BLIND_SHARE < 1:
+        assert result.model == "nafnet-fast" and "network" in result.describe()
 
 
 def test_auto_runs_the_network_when_the_blur_varies() -> None:
@@ -166,6 +172,23 @@ def test_choose_states_its_numbers() -> None:
     assert method == "network" and "motion varies" in reason and "1.30" in reason
     method, reason = auto.choose(ev(0.9, spread=float("nan")))  # not measured: kernels decide
     assert method == "blind" and "not measured" in reason
+
+
+def test_blend_and_the_blind_share() -> None:
+    a, b = np.zeros((4, 4, 3), np.float32), np.ones((4, 4, 3), np.float32)
+    np.testing.assert_allclose(auto.blend(a, b, 0.7), 0.3)
+    np.testing.assert_array_equal(auto.blend(a + 2, b, 1.0), 1.0)  # clipped
+    with pytest.raises(ValueError, match="share"):
+        auto.blend(a, b, 1.5)
+    k = [np.eye(3)]
+
+    def ev(agreement: float, noise: float = 0.001, spread: float = 0.2) -> auto.Evidence:
+        return auto.Evidence(0.5, noise, k * 3, [(0, 0, 64)] * 3, 0, 0.4, agreement, k[0], spread)
+
+    assert auto.blind_share(ev(0.95)) == auto.BLIND_SHARE < 1  # colour: blended
+    assert auto.blind_share(ev(0.95), grey=True) == auto.BLIND_SHARE_GREY
+    assert auto.blind_share(ev(0.2)) == 0.0  # the network alone
+    assert auto.blind_share(ev(0.95, spread=5.0)) == auto.blind_share(ev(0.95, noise=0.5)) == 0
 
 
 def test_motion_spread_tells_uniform_from_varying_motion() -> None:

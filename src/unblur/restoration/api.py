@@ -60,6 +60,10 @@ class Restoration:
         motion: the estimated motion field for ``motion``, else ``None``.
         evidence: what ``auto`` measured (:class:`unblur.restoration.auto.Evidence`), else
             ``None``.
+        share: for ``blind`` chosen by ``auto``, the deconvolution's share of the output,
+            blended with the network's restoration (``model``) for the rest
+            (:func:`unblur.restoration.auto.blind_share`); 1 when it was not blended, else
+            ``None``.
     """
 
     pixels: np.ndarray = field(repr=False)
@@ -71,11 +75,15 @@ class Restoration:
     kernel: np.ndarray | None = field(default=None, repr=False)
     motion: MotionEstimate | None = field(default=None, repr=False)
     evidence: Evidence | None = field(default=None, repr=False)
+    share: float | None = None
 
     def describe(self) -> str:
         """One line for people: the method, its model or space, why, and the time."""
         what = self.method
-        if self.model:
+        if self.method == "blind" and self.model and self.share is not None:
+            blended = f"{self.share:.0%}) + network ({self.model}, {1 - self.share:.0%})"
+            what += f" ({self.space}, {blended}"
+        elif self.model:
             what += f" ({self.model})"
         elif self.space:
             what += f" ({self.space})"
@@ -186,8 +194,9 @@ def restore(
         chosen_space, space_reason = choose_space(colour)
 
     evidence = None
+    share = None
     if method == "auto":
-        from unblur.restoration.auto import choose, uniform_blur_evidence
+        from unblur.restoration.auto import blind_share, choose, uniform_blur_evidence
         from unblur.restoration.network import resolve_device
 
         evidence = uniform_blur_evidence(
@@ -197,6 +206,8 @@ def restore(
             device=str(resolve_device(device)),
         )
         method, reason = choose(evidence)
+        grey = colour.ndim == 2 or colour.shape[2] == 1
+        share = blind_share(evidence, grey=grey) if method == "blind" else None
 
     result_kernel = None
     estimate = None
@@ -217,6 +228,13 @@ def restore(
         reason = f"{reason}; {deconvolution}"
     elif method == "blind":
         restored, result_kernel = _blind(colour, kernel_size, chosen_space, evidence)
+        if share is not None and share < 1.0:  # auto: blend with the network's restoration
+            from unblur.restoration.auto import blend
+
+            network_restored, model_name = _network(
+                colour, model, weights, deblurrer, device, tta, progress
+            )
+            restored = blend(np.clip(restored, 0.0, 1.0), network_restored, share)
     else:  # motion
         from unblur.restoration.field import deblur_motion
         from unblur.restoration.network import resolve_device
@@ -243,6 +261,7 @@ def restore(
         kernel=result_kernel,
         motion=estimate,
         evidence=evidence,
+        share=share,
     )
 
 

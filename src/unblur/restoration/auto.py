@@ -18,7 +18,9 @@ blind method silently assumes, two ways:
   GoPro-type frames vary; a shaken still of a static scene does not).
 
 :func:`choose` deconvolves with the large window's kernel when the kernels agree, the motion
-is the same across the picture and the noise is low, and runs the network otherwise. The
+is the same across the picture and the noise is low, and runs the network otherwise; where it
+deconvolves a colour photo, it outputs a :func:`blend` of the deconvolution and the network's
+restoration (:func:`blind_share`). The
 thresholds are measured (``benchmarks/auto_rule.py``; figures in BENCHMARKS.md), not guessed.
 
 The colour space of the classical methods is decided from the picture too: a single-channel
@@ -38,9 +40,13 @@ from unblur.restoration import blind, deconv
 
 __all__ = [
     "AGREEMENT_MIN",
+    "BLIND_SHARE",
+    "BLIND_SHARE_GREY",
     "NOISE_MAX",
     "SPREAD_MAX",
     "Evidence",
+    "blend",
+    "blind_share",
     "choose",
     "choose_space",
     "kernel_agreement",
@@ -62,6 +68,16 @@ __all__ = [
 #: 0.14 / 0.18 dB on varying blur / Sun there in one of the two directions).
 AGREEMENT_MIN = 0.88
 SPREAD_MAX = 0.85
+#: Where ``auto`` deconvolves, the deconvolution's share of its output, the network's
+#: restoration making up the rest (:func:`blend`): their errors differ (ringing and amplified
+#: noise against residual blur), so a blend scores above either. Measured by
+#: ``benchmarks/auto_rule.py`` (BENCHMARKS.md, 2026-12-06, session 6): 0.7 for colour photos
+#: (+0.19 dB on kodak24 camera shake over deconvolution alone, +0.04 / +0.05 on varying blur
+#: and the Sun set, where auto deconvolves a few); grey pictures keep deconvolution alone
+#: (the network, trained on colour photos, gains little on Levin et al.'s grey set, where any
+#: blend lost).
+BLIND_SHARE = 0.7
+BLIND_SHARE_GREY = 1.0
 #: Most noise (sigma in the working colour space, :func:`unblur.restoration.deconv.estimate_noise`)
 #: for ``auto`` to deconvolve. The benchmark sets stay below 0.009, so this guard is not
 #: measured there; deconvolution amplifies noise, so very noisy pictures go to the network.
@@ -237,6 +253,16 @@ def motion_spread(picture: np.ndarray, *, device: str = "cpu") -> float:
     return float(np.mean(np.linalg.norm(tensors - mean, axis=1)) / norm)
 
 
+def blind_share(evidence: Evidence, *, grey: bool = False) -> float:
+    """Blind deconvolution's share of what ``auto`` outputs where :func:`choose` deconvolves,
+    the network's restoration making up the rest: ``BLIND_SHARE`` for a colour picture,
+    ``BLIND_SHARE_GREY`` for a grey one (the network was trained on colour photos); 0 where
+    ``choose`` runs the network."""
+    if choose(evidence)[0] != "blind":
+        return 0.0
+    return BLIND_SHARE_GREY if grey else BLIND_SHARE
+
+
 def choose(evidence: Evidence) -> tuple[str, str]:
     """``(method, reason)``: ``"blind"`` for a uniform blur with little noise, else
     ``"network"``; the reason states the measured numbers against the thresholds. A spread
@@ -265,6 +291,19 @@ def choose(evidence: Evidence) -> tuple[str, str]:
         f"{AGREEMENT_MIN}), motion spread {motion}, noise sigma {s:.3f}: one camera-shake "
         "kernel, deconvolve"
     )
+
+
+def blend(deconvolved: np.ndarray, restored: np.ndarray, share: float) -> np.ndarray:
+    """``share`` of the blind deconvolution plus ``1 - share`` of the network's restoration,
+    both as stored (sRGB values), clipped to ``[0, 1]``: their errors differ (ringing and
+    amplified noise against residual blur), so a blend scores above either where both are
+    fair."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    mixed = share * np.asarray(deconvolved, np.float32) + (1.0 - share) * np.asarray(
+        restored, np.float32
+    )
+    return np.clip(mixed, 0.0, 1.0).astype(np.float32)
 
 
 def choose_space(image: np.ndarray) -> tuple[str, str]:
