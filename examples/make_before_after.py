@@ -30,6 +30,7 @@ def main() -> None:
     network = unblur.restore(blurred, "network")
     known = unblur.restore(blurred, "kernel", kernel=kernel)
     print(f"auto: {auto.describe()}")
+    chose = auto.method + (" + network" if auto.share is not None and auto.share < 1 else "")
 
     def label(text: str, image: np.ndarray) -> str:
         return f"{text}: {metrics.psnr(sharp, image):.1f} dB"
@@ -39,7 +40,7 @@ def main() -> None:
         [blurred[crop], auto.pixels[crop], sharp[crop]],
         [
             label("shaken photo", blurred),
-            label(f"unblur image (auto: {auto.method})", auto.pixels),
+            label(f"unblur image (auto: {chose})", auto.pixels),
             "sharp original",
         ],
     )
