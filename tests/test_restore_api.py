@@ -191,6 +191,14 @@ def test_blend_and_the_blind_share() -> None:
     assert auto.blind_share(ev(0.95, spread=5.0)) == auto.blind_share(ev(0.95, noise=0.5)) == 0
 
 
+def test_evidence_records_each_window_agreement_and_texture() -> None:
+    blurred, _, _ = _shaken()
+    ev = auto.uniform_blur_evidence(blurred, 21)
+    assert len(ev.agreements) == len(ev.textures) == len(ev.kernels) >= 2
+    assert ev.agreement_large == pytest.approx(float(np.median(ev.agreements)))
+    assert all(t > 0 for t in ev.textures)
+
+
 def test_motion_spread_tells_uniform_from_varying_motion() -> None:
     grey = textured_scene(192, 192, seed=2)
     lin = io.srgb_to_linear(np.stack([grey] * 3, axis=2).astype(np.float32))

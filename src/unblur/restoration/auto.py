@@ -110,6 +110,9 @@ class Evidence:
             deconvolves with), ``None`` when that window shows no blur.
         spread: how much the motion field varies across the picture (:func:`motion_spread`);
             ``nan`` when not measured (the kernels already ruled deconvolution out).
+        agreements: each window kernel's agreement with ``kernel`` (``agreement_large`` is
+            their median), in the order of ``kernels``.
+        textures: each window's mean gradient magnitude, in the order of ``kernels``.
     """
 
     agreement: float
@@ -121,6 +124,8 @@ class Evidence:
     agreement_large: float = float("nan")
     kernel: np.ndarray | None = field(default=None, repr=False)
     spread: float = float("nan")
+    agreements: list[float] = field(default_factory=list, repr=False)
+    textures: list[float] = field(default_factory=list, repr=False)
 
 
 def kernel_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -207,11 +212,11 @@ def uniform_blur_evidence(
     best = int(np.argmax(scores.sum(axis=1)))
     large = blind.estimate_kernel_windowed(grey, kernel_size)
     kernel = None if large.flat else large.kernel
-    agreement_large = (
-        float("nan")
-        if kernel is None
-        else float(np.median([kernel_agreement(k, kernel) for k in kernels]))
-    )
+    agreements = [] if kernel is None else [kernel_agreement(k, kernel) for k in kernels]
+    gy, gx = np.gradient(grey)
+    energy = np.hypot(gx, gy)
+    textures = [float(energy[y : y + s, x : x + s].mean()) for y, x, s in kept]
+    agreement_large = float(np.median(agreements)) if agreements else float("nan")
     spread = float("nan")
     if picture is not None and agreement_large >= AGREEMENT_MIN and noise <= NOISE_MAX:
         spread = motion_spread(picture, device=device)
@@ -225,6 +230,8 @@ def uniform_blur_evidence(
         agreement_large,
         kernel,
         spread,
+        agreements,
+        textures,
     )
 
 
