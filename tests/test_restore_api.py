@@ -66,8 +66,8 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
     network = restore(blurred, "network")
     expected = auto.blend(direct.pixels, network.pixels, auto.BLIND_SHARE)
     np.testing.assert_allclose(result.pixels, expected, atol=1e-6)
-    if auto.BLIND_SHARE < 1:
-        assert result.model == "nafnet-fast" and "network" in result.describe()
+    assert result.model == "nafnet-fast" and "+ network (nafnet-fast" in result.describe()
+    assert f"blended {auto.BLIND_SHARE:.0%} with the network's restoration" in result.reason
 
 
 def test_auto_runs_the_network_when_the_blur_varies() -> None:

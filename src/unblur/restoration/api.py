@@ -235,6 +235,7 @@ def restore(
                 colour, model, weights, deblurrer, device, tta, progress
             )
             restored = blend(np.clip(restored, 0.0, 1.0), network_restored, share)
+            reason = f"{reason}; blended {share:.0%} with the network's restoration ({model_name})"
     else:  # motion
         from unblur.restoration.field import deblur_motion
         from unblur.restoration.network import resolve_device
