@@ -20,8 +20,8 @@ blind method silently assumes, two ways:
 :func:`choose` deconvolves with the large window's kernel when the kernels agree, the motion
 is the same across the picture and the noise is low, and runs the network otherwise; where it
 deconvolves a colour photo, it outputs a :func:`blend` of the deconvolution and the network's
-restoration (:func:`blind_share`). The
-thresholds are measured (``benchmarks/auto_rule.py``; figures in BENCHMARKS.md), not guessed.
+restoration (:func:`blind_share`). The thresholds and the share are measured
+(``benchmarks/auto_rule.py``; figures in BENCHMARKS.md), not guessed.
 
 The colour space of the classical methods is decided from the picture too: a single-channel
 picture is treated as data already linear (scientific and raw-derived grey images, Levin et
