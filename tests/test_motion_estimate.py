@@ -73,14 +73,18 @@ def test_cnn_scales_fix_the_length_of_a_long_streak() -> None:
     noise = np.random.default_rng(0).normal(0, 0.005, sharp.shape).astype(np.float32)
     linear = blur.field_blur(io.srgb_to_linear(sharp), true) + noise
     img = np.clip(io.linear_to_srgb(np.clip(linear, 0, 1)), 0, 1)
-    errors = {}
+    errors, angles = {}, {}
     for scales in ((), None):
         est = estimate_motion(img, method="cnn", scales=scales).field
         errors[scales] = float(np.median(motion.length_error(inner(est), inner(true))))
-        angle = float(np.median(motion.angle_error(inner(est), inner(true))))
-        assert angle < 3.0, (scales, angle)  # the direction is the full-size image's
-    assert errors[()] > 4.0, errors  # single scale: ~5.4 px too long
-    assert errors[None] < 3.0, errors  # fused: ~1.8 px
+        angles[scales] = float(np.median(motion.angle_error(inner(est), inner(true))))
+    # the direction is the full-size image's whatever the scales; on this streak 0.8 degrees
+    # with the weights of 2026-12-01, 4.8 with those of session 6 (whose median angle error on
+    # kodak24's linear blur fell from 2.3 to 1.9 degrees, BENCHMARKS.md)
+    assert abs(angles[()] - angles[None]) < 0.5, angles
+    assert max(angles.values()) < 6.0, angles
+    assert errors[()] > 4.0, errors  # single scale: ~5 px too long
+    assert errors[None] < 3.0, errors  # fused: ~1.4 px (1.8 with the 2026-12-01 weights)
 
 
 def test_sharp_image_gives_a_small_field() -> None:
