@@ -139,6 +139,11 @@ def kernel_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(corr.max() / norm, 0.0, 1.0))
 
 
+def _texture(window: np.ndarray) -> float:
+    """A window's mean gradient magnitude."""
+    return float(np.hypot(*np.gradient(window)).mean())
+
+
 def _windows(grey: np.ndarray, side: int, count: int) -> list[tuple[int, int, int]]:
     """The ``count`` most textured cells of a grid of non-overlapping ``side`` windows
     (centred on the picture), most gradient energy first."""
@@ -213,9 +218,7 @@ def uniform_blur_evidence(
     large = blind.estimate_kernel_windowed(grey, kernel_size)
     kernel = None if large.flat else large.kernel
     agreements = [] if kernel is None else [kernel_agreement(k, kernel) for k in kernels]
-    gy, gx = np.gradient(grey)
-    energy = np.hypot(gx, gy)
-    textures = [float(energy[y : y + s, x : x + s].mean()) for y, x, s in kept]
+    textures = [_texture(grey[y : y + s, x : x + s]) for y, x, s in kept]
     agreement_large = float(np.median(agreements)) if agreements else float("nan")
     spread = float("nan")
     if picture is not None and agreement_large >= AGREEMENT_MIN and noise <= NOISE_MAX:

@@ -422,7 +422,7 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.action == "fork":
         if len(args.folders) != 2 or args.same_as is not None or args.restart_from is not None:
-            parser.error("fork takes two run folders, RUN and NEW, and no --same-as")
+            parser.error("fork takes two run folders, RUN and NEW, and no --same-as/--restart-from")
         try:
             step = fork(*args.folders)
         except UnblurError as err:
@@ -432,7 +432,7 @@ def _main(argv: list[str] | None = None) -> int:
         return 0
     if args.action == "mean":
         if len(args.folders) < 3 or args.same_as is not None or args.restart_from is not None:
-            parser.error("mean takes OUT and at least two files, and no --same-as")
+            parser.error("mean takes OUT and at least two files, and no --same-as/--restart-from")
         out, *sources = args.folders
         try:
             count = mean_weights(sources, out)
