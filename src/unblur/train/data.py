@@ -1,6 +1,6 @@
 """Training data: blurred/sharp pair sources, paired transforms, an in-memory pair pool.
 
-Three kinds of source make ``(blur, sharp)`` pairs, all sRGB float32 ``(S, S, 3)`` arrays in
+Four kinds of source make ``(blur, sharp)`` pairs, all sRGB float32 ``(S, S, 3)`` arrays in
 ``[0, 1]`` with the blur aligned pixel for pixel with its sharp target:
 
 * :class:`SyntheticSource` crops sharp photos and blurs them with the forward model
@@ -10,6 +10,8 @@ Three kinds of source make ``(blur, sharp)`` pairs, all sRGB float32 ``(S, S, 3)
   nested ``SCENE/blur/`` + ``SCENE/sharp/`` layout (detected), optionally filtered by name.
 * :class:`FrameSource` averages a random window of consecutive sharp video frames in linear
   light (:func:`unblur.blur.average_window`): GoPro-style blur with the centre frame as target.
+* :class:`SceneSource` renders such frames from still photos (:mod:`unblur.train.scenes`: a
+  camera path with turn and zoom, objects crossing the scene) and averages them alike.
 
 Making a pair costs milliseconds to tens of milliseconds of CPU, as much as a training step of
 a small network, so training does not make pairs per step: :class:`PairPool` makes ``N`` pairs
@@ -46,6 +48,7 @@ import torch
 from unblur import blur, io
 from unblur.errors import InputError
 from unblur.progress import bar as progress_bar
+from unblur.train.scenes import SceneMotion, render_scene
 
 __all__ = [
     "BlurMix",
@@ -56,6 +59,8 @@ __all__ = [
     "PairSpec",
     "PairValSpec",
     "PairedAugment",
+    "SceneSource",
+    "SceneSpec",
     "Source",
     "SourcePair",
     "SourceSpec",
@@ -763,6 +768,58 @@ class FrameSource:
         return SourcePair(blurred, sharp, info)
 
 
+class SceneSource:
+    """GoPro-style blur of moving scenes rendered from sharp photos
+    (:func:`unblur.train.scenes.render_scene`).
+
+    A sample picks a photo at least as large as the crop as the background (shrunk by a
+    random factor in ``scale``, as :class:`SyntheticSource` does), and cuts the moving objects
+    from photos of the same folder.
+
+    Args:
+        folder: folder of sharp photos (files directly inside it).
+        motion: the scenes' motion ranges (default :class:`~unblur.train.scenes.SceneMotion`).
+        scale: range of the background's random shrink factor, ``0 < low <= high <= 1``.
+        quiet: no progress bar while decoding.
+
+    Raises:
+        InputError: the folder is missing or holds no images, or an image is unreadable.
+        ValueError: a bad ``scale``.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        motion: SceneMotion | None = None,
+        *,
+        scale: tuple[float, float] = (1.0, 1.0),
+        quiet: bool = True,
+    ) -> None:
+        self.photos = SyntheticSource(folder, scale=scale, quiet=quiet)
+        self.name = self.photos.name
+        self.motion = motion if motion is not None else SceneMotion()
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def sample(self, size: int, rng: np.random.Generator) -> SourcePair:
+        """A random ``size`` x ``size`` pair of a moving scene.
+
+        Raises:
+            InputError: no photo is at least ``size`` x ``size``.
+        """
+        choices = self.photos.eligible(size)
+        index = choices[int(rng.integers(len(choices)))]
+        region, factor = shrunk_region(
+            self.photos.photos[index], size, self.motion.margin(size), rng, scale=self.photos.scale
+        )
+        blurred, sharp, info = render_scene(
+            to_float(region), self.photos.photos, size, self.motion, rng
+        )
+        info.update(source=self.name, file=self.photos.files[index].name, scale=factor)
+        return SourcePair(blurred, sharp, info)
+
+
 # --------------------------------------------------------------------------------------------
 # source specifications (what a training config names)
 # --------------------------------------------------------------------------------------------
@@ -803,7 +860,18 @@ class FrameSpec:
     srgb_prob: float = 0.0
 
 
-SourceSpec = SyntheticSpec | PairSpec | FrameSpec
+@dataclass(frozen=True)
+class SceneSpec:
+    """A :class:`SceneSource` in a config. ``path`` is relative to the data root."""
+
+    path: str
+    kind: Literal["scenes"] = "scenes"
+    weight: float = 1.0
+    motion: SceneMotion = field(default_factory=SceneMotion)
+    scale: tuple[float, float] = (1.0, 1.0)
+
+
+SourceSpec = SyntheticSpec | PairSpec | FrameSpec | SceneSpec
 
 
 def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
@@ -819,6 +887,8 @@ def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
         )
     if isinstance(spec, PairSpec):
         return PairSource(folder, include=spec.include, exclude=spec.exclude, quiet=quiet)
+    if isinstance(spec, SceneSpec):
+        return SceneSource(folder, spec.motion, scale=spec.scale, quiet=quiet)
     return FrameSource(
         folder, window=spec.window, noise=spec.noise, srgb_prob=spec.srgb_prob, quiet=quiet
     )
