@@ -90,6 +90,7 @@ def finished(client: TestClient, query: str, upload: bytes) -> dict:
 def test_restore_job(client: TestClient, tmp_path: Path) -> None:
     job = finished(client, "method=network&model=auto&name=my%20shot.png", png_bytes())
     assert job["info"]["ran"] == "network" and job["info"]["model"] == "nafnet-fast"
+    assert job["info"]["share"] is None
     assert {"before", "after", "result", "motion"} <= set(job["files"])
     result = client.get(f"/api/jobs/{job['id']}/files/result")
     assert result.status_code == 200
@@ -109,6 +110,21 @@ def test_restore_job(client: TestClient, tmp_path: Path) -> None:
     assert client.get(f"/api/jobs/{job['id']}/files/..%2Fvotes.sqlite3").status_code == 404
     assert client.get("/api/jobs/not-an-id").status_code == 404
     assert job["info"]["tta"] is False
+
+
+def test_a_blend_says_what_it_blended(client: TestClient) -> None:
+    from test_restore_api import _shaken
+
+    from unblur.restoration import auto
+
+    upload = pyio.BytesIO()
+    from PIL import Image
+
+    Image.fromarray((_shaken()[0] * 255).round().astype(np.uint8)).save(upload, format="PNG")
+    job = finished(client, "method=auto", upload.getvalue())
+    info = job["info"]
+    assert info["ran"] == "blind" and info["model"] == "nafnet-fast", info
+    assert info["share"] == auto.BLIND_SHARE and "blended" in info["reason"]
 
 
 def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:

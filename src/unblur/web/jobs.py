@@ -240,6 +240,8 @@ class Worker:
             "ran": result.method,
             "reason": result.reason,
             "model": result.model,
+            # blind deconvolution's share of a blend with the network (None: not blended)
+            "share": result.share if result.method == "blind" and result.model else None,
             "seconds": round(result.seconds, 2),
             "tta": job.tta and result.method == "network",
             "width": image.width,

@@ -123,7 +123,10 @@ async function restoreFile(file) {
 async function showResult(job) {
   const info = job.info || {};
   let text = `${info.width}×${info.height} · ${info.ran}`;
-  if (info.model) text += ` (${info.model}${info.tta ? ", flips" : ""})`;
+  if (info.share != null) {  // blind deconvolution blended with the network
+    const pct = (x) => `${Math.round(100 * x)}%`;
+    text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share)}`;
+  } else if (info.model) text += ` (${info.model}${info.tta ? ", flips" : ""})`;
   text += ` · ${info.seconds} s`;
   if (info.reason && info.reason !== "asked for") text += ` · ${info.reason}`;
   $("info").textContent = text;
