@@ -383,6 +383,31 @@ def test_synth_count_and_frames(tmp_path: Path) -> None:
     assert metrics.psnr(expected, io.read_image(blurred).pixels) > 40
 
 
+def test_synth_scenes(tmp_path: Path) -> None:
+    from unblur.train.scenes import SceneMotion
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    io.write_image(src / "a.png", textured_scene(120, 150, 3, seed=1))
+    io.write_image(src / "b.png", textured_scene(130, 110, 3, seed=2))
+    io.write_image(src / "tiny.png", textured_scene(30, 30, 3, seed=3))
+    out = tmp_path / "pairs"
+    args = ("--kind", "scenes", "--window", "9", "--length", "4", "12", "--noise", "0", "-q")
+    proc = run_cli("synth", src, "-o", out, *args)
+    # the tiny photo cannot hold the camera's margin: named, and the others are made
+    assert proc.returncode == 1 and "tiny.png" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    margin = SceneMotion(travel=(4, 12)).margin(120, 150)
+    for name, (h, w) in {"a": (120, 150), "b": (130, 110)}.items():
+        blurred = io.read_image(out / "blur" / f"{name}.png").pixels
+        sharp = io.read_image(out / "sharp" / f"{name}.png").pixels
+        assert blurred.shape == sharp.shape
+        assert abs(blurred.shape[0] - (h - 2 * margin)) <= 2
+        assert abs(blurred.shape[1] - (w - 2 * margin)) <= 2
+        assert 15 < metrics.psnr(sharp, blurred) < 40
+    assert not (out / "blur" / "tiny.png").exists()
+
+
 def test_synth_bad_folder(tmp_path: Path) -> None:
     proc = run_cli("synth", tmp_path / "nope", "-o", tmp_path / "o")
     assert_one_line_error(proc, "nope")

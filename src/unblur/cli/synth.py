@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 from unblur.cli._common import HelpFormatter, add_common_io, ensure_folder, positive_int
 from unblur.errors import InputError, UnblurError
 
-KINDS = ("linear", "shake", "field", "frames")
+KINDS = ("linear", "shake", "field", "frames", "scenes")
 
 DESCRIPTION = """\
 Blur sharp photos with unblur's forward model (in linear light, with noise)
@@ -22,10 +22,15 @@ and write OUT/blur/, OUT/sharp/ and the ground truth under the same names:
   field          OUT/motion/NAME.npy  float32 (H, W, 2) field of (dx, dy) px
   frames         SHARP_DIR holds consecutive video frames; each blur is the
                  linear-light mean of --window frames, sharp its centre frame
+  scenes         the same from one photo: --window frames of a camera that
+                 travels --length px, turns and zooms, with pieces of the photo
+                 and the next one crossing it; the pair is the photo less a
+                 margin the camera needs on each side
 
 examples:
   unblur synth photos/ -o pairs/ --kind shake --count 100 --seed 1
   unblur synth video_frames/ -o pairs/ --kind frames --window 9
+  unblur synth photos/ -o pairs/ --kind scenes --window 11 --length 5 40
 """
 
 
@@ -60,7 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar=("QMIN", "QMAX"),
         help="re-compress the blurred image as JPEG with quality in this range",
     )
-    p.add_argument("--window", type=positive_int, default=9, help="frames averaged (--kind frames)")
+    p.add_argument(
+        "--window", type=positive_int, default=9, help="frames averaged (--kind frames, scenes)"
+    )
     add_common_io(p)
     p.set_defaults(run=run)
 
@@ -86,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         ensure_folder(out / sub)
     if args.kind == "frames":
         return _frames(args, sources, out)
+    if args.kind == "scenes":
+        return _scenes(args, sources, out)
 
     import numpy as np
 
@@ -171,3 +180,50 @@ def _frames(args: argparse.Namespace, frames: list[Path], out: Path) -> int:
         io.write_image(target, blurred, bit_depth=depth, overwrite=args.overwrite)
 
     return run_batch(list(targets), make, what="pairs", quiet=args.quiet).exit_code()
+
+
+def _scenes(args: argparse.Namespace, sources: list[Path], out: Path) -> int:
+    import numpy as np
+
+    from unblur import io
+    from unblur.cli._common import run_batch
+    from unblur.train.scenes import SceneMotion, render_scene
+
+    lo, hi = args.length
+    motion = SceneMotion(
+        window=(args.window, args.window),
+        travel=(lo, hi),
+        object_travel=(lo, hi),
+        noise=(0.0, args.noise),
+    )
+    count = args.count or len(sources)
+    by_name = {}
+    for i in range(count):
+        src = sources[i % len(sources)]
+        name = f"{src.stem}_{i:04d}" if count != len(sources) else src.stem
+        by_name[out / "blur" / f"{name}.png"] = (i, src)
+
+    def make(target: Path) -> None:
+        i, src = by_name[target]
+        image = io.read_image(src, max_pixels=args.max_pixels)
+        pixels = image.pixels if image.pixels.ndim == 3 else image.pixels[..., None]
+        pixels = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[..., :3]
+        other = sources[(sources.index(src) + 1) % len(sources)]
+        pieces = [pixels]
+        if other != src:
+            more = io.read_image(other, max_pixels=args.max_pixels).pixels
+            more = more if more.ndim == 3 else more[..., None]
+            pieces.append(np.repeat(more, 3, axis=2) if more.shape[2] == 1 else more[..., :3])
+        h, w = pixels.shape[:2]
+        margin = motion.margin(h, w)
+        size = (h - 2 * margin, w - 2 * margin)
+        if min(size) < 16:
+            raise InputError(f"too small for {hi:g} px of camera travel ({w}x{h})", src)
+        rng = np.random.default_rng([args.seed, i])
+        blurred, sharp, _ = render_scene(pixels, pieces, size, motion, rng)
+        io.write_image(
+            out / "sharp" / target.name, sharp, bit_depth=image.bit_depth, overwrite=args.overwrite
+        )
+        io.write_image(target, blurred, bit_depth=image.bit_depth, overwrite=args.overwrite)
+
+    return run_batch(list(by_name), make, what="pairs", quiet=args.quiet).exit_code()

@@ -94,10 +94,11 @@ class SceneMotion:
         if not 0.0 <= self.srgb_prob <= 1.0:
             raise ValueError(f"srgb_prob must be in [0, 1], got {self.srgb_prob}")
 
-    def margin(self, size: int) -> int:
-        """How far beyond a ``size`` crop the camera looks (half the path with its bend, plus
-        what turning and zooming move a corner by), in pixels."""
-        corner = size / math.sqrt(2)
+    def margin(self, height: int, width: int | None = None) -> int:
+        """How far beyond a ``height`` x ``width`` crop (square if ``width`` is None) the camera
+        looks: half the path with its bend, plus what turning and zooming move a corner by, in
+        pixels."""
+        corner = math.hypot(height, height if width is None else width) / 2
         swing = corner * (math.radians(self.turn) + self.zoom) / 2
         return math.ceil(self.travel[1] * (1 + self.bend) / 2 + swing) + 2
 
@@ -147,17 +148,17 @@ def _paste(canvas: np.ndarray, piece: np.ndarray, alpha: np.ndarray, x: float, y
     region += a * p
 
 
-def _camera(t: float, size: int, centre: tuple[float, float], path: Any) -> np.ndarray:
-    """The inverse affine map of the camera at time ``t``: crop pixel -> canvas pixel, where
-    ``centre`` is the canvas point the crop's centre shows at ``t = 0``."""
+def _camera(t: float, shape: tuple[int, int], centre: tuple[float, float], path: Any) -> np.ndarray:
+    """The inverse affine map of the camera at time ``t``: pixel of a ``shape`` crop -> canvas
+    pixel, where ``centre`` is the canvas point the crop's centre shows at ``t = 0``."""
     shift, theta, zoom = path(t)
     cos, sin = math.cos(theta) * zoom, math.sin(theta) * zoom
-    c_out = (size - 1) / 2
+    ox, oy = (shape[1] - 1) / 2, (shape[0] - 1) / 2
     cx, cy = centre[0] + shift[0], centre[1] + shift[1]
     return np.float32(
         [
-            [cos, -sin, cx - cos * c_out + sin * c_out],
-            [sin, cos, cy - sin * c_out - cos * c_out],
+            [cos, -sin, cx - cos * ox + sin * oy],
+            [sin, cos, cy - sin * ox - cos * oy],
         ]
     )
 
@@ -165,32 +166,33 @@ def _camera(t: float, size: int, centre: tuple[float, float], path: Any) -> np.n
 def render_scene(
     background: np.ndarray,
     photos: Sequence[np.ndarray],
-    size: int,
+    size: int | tuple[int, int],
     motion: SceneMotion,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Render one blurred/sharp pair of a moving scene.
 
     Args:
-        background: float32 ``(H, W, 3)`` sRGB image in ``[0, 1]``, at least ``size`` on each
-            side; the camera looks at its centre (reflected beyond its edges when it is
-            smaller than ``size + 2 * motion.margin(size)``).
+        background: float32 ``(H, W, 3)`` sRGB image in ``[0, 1]``, at least as large as the
+            pair; the camera looks at its centre (reflected beyond its edges where it is
+            smaller than the pair plus ``motion.margin`` on every side).
         photos: ``(h, w, 3)`` images the objects are cut from, float32 in ``[0, 1]`` or uint8
             (any sizes; a photo smaller than the object is used smaller).
-        size: side of the pair, pixels.
+        size: side of a square pair, or its ``(height, width)``, pixels.
         motion: the scene's motion ranges.
         rng: the random generator.
 
     Returns:
-        ``(blurred, sharp, info)``: float32 ``(size, size, 3)`` in ``[0, 1]``, and a dict of
+        ``(blurred, sharp, info)``: float32 ``(height, width, 3)`` in ``[0, 1]``, and a dict of
         what was drawn (window, space, travel, turn, zoom, objects).
 
     Raises:
-        ValueError: a background smaller than ``size``.
+        ValueError: a background smaller than the pair.
     """
+    out_h, out_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     height, width = background.shape[:2]
-    if min(height, width) < size:
-        raise ValueError(f"background is {width}x{height}, smaller than {size}x{size}")
+    if height < out_h or width < out_w:
+        raise ValueError(f"background is {width}x{height}, smaller than {out_w}x{out_h}")
     n = int(rng.integers(motion.window[0], motion.window[1] + 1))
     times = _times(n)
 
@@ -205,14 +207,14 @@ def render_scene(
         return travel * along * t + 4 * side * t * t, theta * t, 1.0 + zoom * t
 
     # the objects: pieces of other photos, each on its own straight path, on whole pixels at t = 0
-    margin = motion.margin(size)
-    canvas_h, canvas_w = min(height, size + 2 * margin), min(width, size + 2 * margin)
+    margin = motion.margin(out_h, out_w)
+    canvas_h, canvas_w = min(height, out_h + 2 * margin), min(width, out_w + 2 * margin)
     top, left = (height - canvas_h) // 2, (width - canvas_w) // 2
     scene = np.ascontiguousarray(background[top : top + canvas_h, left : left + canvas_w])
     objects = []
     for _ in range(int(rng.integers(motion.objects[0], motion.objects[1] + 1))):
         photo = photos[int(rng.integers(len(photos)))]
-        k = round(size * float(rng.uniform(*motion.object_size)))
+        k = round(min(out_h, out_w) * float(rng.uniform(*motion.object_size)))
         k = max(8, min(k, *photo.shape[:2]))
         oy = int(rng.integers(0, photo.shape[0] - k + 1))
         ox = int(rng.integers(0, photo.shape[1] - k + 1))
@@ -220,25 +222,25 @@ def render_scene(
         if photo.dtype == np.uint8:
             piece /= 255.0
         # where it is at t = 0: its centre inside the crop
-        x0 = (canvas_w - size) // 2 + int(rng.integers(0, size)) - k // 2
-        y0 = (canvas_h - size) // 2 + int(rng.integers(0, size)) - k // 2
+        x0 = (canvas_w - out_w) // 2 + int(rng.integers(0, out_w)) - k // 2
+        y0 = (canvas_h - out_h) // 2 + int(rng.integers(0, out_h)) - k // 2
         velocity = _direction(rng) * float(rng.uniform(*motion.object_travel))
         objects.append((piece, _outline(k, rng), x0, y0, velocity))
 
-    y, x = (canvas_h - size) // 2, (canvas_w - size) // 2  # the crop at t = 0
-    centre = (x + (size - 1) / 2, y + (size - 1) / 2)
+    y, x = (canvas_h - out_h) // 2, (canvas_w - out_w) // 2  # the crop at t = 0
+    centre = (x + (out_w - 1) / 2, y + (out_h - 1) / 2)
     frames = []
     for t in times:
         world = scene.copy()
         for piece, alpha, x0, y0, velocity in objects:
             _paste(world, piece, alpha, x0 + velocity[0] * t, y0 + velocity[1] * t)
         if t == 0:
-            frame = world[y : y + size, x : x + size]
+            frame = world[y : y + out_h, x : x + out_w]
         else:
             frame = cv2.warpAffine(
                 world,
-                _camera(t, size, centre, path),
-                (size, size),
+                _camera(t, (out_h, out_w), centre, path),
+                (out_w, out_h),
                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REFLECT_101,
             )
