@@ -103,6 +103,15 @@ def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
                 row[_mix(w)] = metrics.psnr(sharp, mixed)
                 if label.startswith("levin09"):  # the only set scored shift-compensated
                     row[_mix(w) + "_sc"] = metrics.shift_compensated_psnr(sharp, mixed)
+            # the network run once more on the deconvolution (it removes ringing and noise
+            # there), and three-way blends of deconvolution, network and that
+            polished = net.restore(deconvolved) if deconvolved is not blurred else restored
+            row["polish"] = metrics.psnr(sharp, polished)
+            for a in SHARES:
+                for b in SHARES:
+                    if a + b <= 1.0 + 1e-9:
+                        mixed = a * deconvolved + b * restored + max(0.0, 1.0 - a - b) * polished
+                        row[_tri(a, b)] = metrics.psnr(sharp, np.clip(mixed, 0, 1))
             rows.append(row)
     return rows
 
@@ -112,6 +121,10 @@ def _key(row: dict, method: str) -> float:
     et al.'s set (their protocol: a kernel is only known up to a shift), plain PSNR elsewhere
     (``restore_quality.py``'s protocol)."""
     return row[method + "_sc"] if row["set"].startswith("levin09") else row[method]
+
+
+def _tri(blind: float, network: float) -> str:
+    return f"tri{blind:.1f}_{network:.1f}"
 
 
 def _mix(share: float) -> str:
@@ -134,11 +147,13 @@ class Rule:
     share: float = 1.0
     share_grey: float = 1.0
     texture: float = 0.0  # the agreement counts windows of at least this share of the most texture
+    polish: float = 0.0  # colour: the share of the network run on the deconvolution
 
     def short(self) -> str:
+        polish = f" + {self.polish} network on it" if self.polish else ""
         return (
             f"agreement_large >= {self.agreement} (windows of >= {self.texture} of the most "
-            f"texture), spread <= {self.spread} -> blind's share {self.share} (colour), "
+            f"texture), spread <= {self.spread} -> blind's share {self.share}{polish} (colour), "
             f"{self.share_grey} (grey)"
         )
 
@@ -179,10 +194,18 @@ def _chooses_blind(row: dict, rule: Rule) -> bool:
     return _share(row, rule) > 0
 
 
+def _rule_column(row: dict, rule: Rule) -> str:
+    """The column of what ``auto`` outputs for a row under ``rule``."""
+    share = _share(row, rule)
+    if share > 0 and rule.polish > 0 and row["space"] != "srgb":
+        return _tri(share, max(0.0, round(1.0 - share - rule.polish, 1)))
+    return _column(share)
+
+
 def auto_scores(rows: list[dict], rule: Rule) -> dict[str, float]:
     out: dict[str, list[float]] = {}
     for r in rows:
-        out.setdefault(r["set"], []).append(_key(r, _column(_share(r, rule))))
+        out.setdefault(r["set"], []).append(_key(r, _rule_column(r, rule)))
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
@@ -210,23 +233,25 @@ def _best(rows: list[dict], rules) -> Rule | None:
         if min(margins) < WORST:
             continue
         chosen = sum(_chooses_blind(r, rule) for r in rows)
-        rank = (round(sum(margins), 2), -chosen, rule.share, rule.share_grey)
+        rank = (round(sum(margins), 2), -chosen, -rule.polish, rule.share, rule.share_grey)
         if best is None or rank > best:
             best, best_rule = rank, rule
     return best_rule
 
 
-def fit(rows: list[dict], *, blends: bool = True) -> Rule | None:
-    """The rule ``auto`` should follow, fitted in two stages: the thresholds, deconvolution
+def fit(rows: list[dict], *, blends: bool = True, polish: bool = False) -> Rule | None:
+    """The rule ``auto`` should follow, fitted in stages: the thresholds, deconvolution
     alone where they hold; then, with ``blends``, blind's share of the output for colour
-    and for grey pictures."""
+    and for grey pictures; then, with ``polish`` (rows that recorded it), the three-way
+    blend of colour pictures: blind's share and the share of the network run once more on
+    the deconvolution, the plain network the rest."""
     first = _best(
         rows,
         (Rule(a, sp, texture=t) for t in TEXTURES for a in AGREEMENTS for sp in SPREADS),
     )
     if first is None or not blends:
         return first
-    return _best(
+    second = _best(
         rows,
         (
             Rule(first.agreement, first.spread, w, g, first.texture)
@@ -234,9 +259,20 @@ def fit(rows: list[dict], *, blends: bool = True) -> Rule | None:
             for g in SHARES[1:]
         ),
     )
+    if second is None or not polish or not all("polish" in r for r in rows):
+        return second
+    return _best(
+        rows,
+        (
+            Rule(second.agreement, second.spread, a, second.share_grey, second.texture, p)
+            for a in SHARES[1:]
+            for p in SHARES
+            if a + p <= 1.0 + 1e-9
+        ),
+    )
 
 
-def _held_out(rows: list[dict], blends: bool) -> list[str]:
+def _held_out(rows: list[dict], blends: bool, polish: bool = False) -> list[str]:
     """Fit on every other pair of each set, score on the rest, both ways round."""
     lines = []
     for half in (0, 1):
@@ -245,7 +281,7 @@ def _held_out(rows: list[dict], blends: bool) -> list[str]:
         for r in rows:
             i = seen[r["set"]] = seen.get(r["set"], -1) + 1
             part[int(i % 2 == half)].append(r)
-        rule = fit(part[1], blends=blends)
+        rule = fit(part[1], blends=blends, polish=polish)
         if rule is None:
             lines.append(f"fit on half {half}: no rule qualifies")
             continue
@@ -311,6 +347,7 @@ def main() -> None:
 
     table = summary(rows)
     alone, chosen = fit(rows, blends=False), fit(rows)
+    polished = fit(rows, polish=True) if all("polish" in r for r in rows) else None
     if alone is None or chosen is None:
         sys.exit(f"no thresholds keep auto within {-WORST} dB of the network on every set")
     shipped = Rule(
@@ -321,6 +358,8 @@ def main() -> None:
     )
     print(f"best rule, deconvolution alone: {alone.short()}")
     print(f"best rule, with blends: {chosen.short()}")
+    if polished is not None:
+        print(f"best rule, with the network run on the deconvolution too: {polished.short()}")
     print(f"shipped: {shipped.short()}, noise <= {auto.NOISE_MAX}")
     print(f"(auto never more than {-WORST} dB below the network on a set, most total gain)\n")
     print("the agreement over the well-textured windows only (rule with the shipped shares):")
@@ -342,13 +381,18 @@ def main() -> None:
     for blends in (False, True):
         print(f"held out, {'with blends' if blends else 'deconvolution alone'}:")
         print("\n".join(_held_out(rows, blends)))
+    if polished is not None:
+        print("held out, with the network run on the deconvolution too:")
+        print("\n".join(_held_out(rows, True, polish=True)))
     print("\nPSNR in dB; levin09 shift-compensated (its protocol), the others plain.\n")
     print(
         "| set | n | input | network | blind (small window) | blind | auto, best without "
-        "blends | auto, best with blends | auto (shipped) | shipped: blind alone / blended |"
+        "blends | auto, best with blends | auto, best with the network on the deconvolution "
+        "| auto (shipped) | shipped: blind alone / blended |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     scores = {rule: auto_scores(rows, rule) for rule in (alone, chosen, shipped)}
+    triple = auto_scores(rows, polished) if polished is not None else None
     for k, t in table.items():
         sub = [r for r in rows if r["set"] == k]
         shares = [_share(r, shipped) for r in sub]
@@ -356,6 +400,7 @@ def main() -> None:
         print(
             f"| {k} | {t['n']} | {t['input']:.2f} | {t['network']:.2f} | {t['window']:.2f} "
             f"| {t['blind']:.2f} | {scores[alone][k]:.2f} | {scores[chosen][k]:.2f} "
+            f"| {'-' if triple is None else f'{triple[k]:.2f}'} "
             f"| {scores[shipped][k]:.2f} | {pure} / {mixed} of {len(sub)} |"
         )
 

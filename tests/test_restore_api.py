@@ -61,13 +61,20 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
     direct = restore(blurred, "blind", kernel_size=21)
     assert result.kernel is not None and direct.kernel is not None
     np.testing.assert_array_equal(result.kernel, direct.kernel)
-    # ... blended with the network's restoration by the measured share
+    # ... blended by the measured shares with the network's restoration and with the network
+    # run on the deconvolution
     assert result.share == auto.BLIND_SHARE and direct.share is None
+    assert result.polish == auto.BLIND_POLISH > 0 and direct.polish is None
     network = restore(blurred, "network")
-    expected = auto.blend(direct.pixels, network.pixels, auto.BLIND_SHARE)
+    polished = restore(direct.pixels, "network")
+    expected = auto.blend(
+        direct.pixels, network.pixels, auto.BLIND_SHARE, polished.pixels, auto.BLIND_POLISH
+    )
     np.testing.assert_allclose(result.pixels, expected, atol=1e-6)
     assert result.model == "nafnet-fast" and "+ network (nafnet-fast" in result.describe()
-    assert f"blended {auto.BLIND_SHARE:.0%} with the network's restoration" in result.reason
+    assert "+ network on the deconvolution (40%)" in result.describe()
+    assert f"blended: {auto.BLIND_SHARE:.0%} this deconvolution" in result.reason
+    assert "the network run on the deconvolution" in result.reason
 
 
 def test_auto_runs_the_network_when_the_blur_varies() -> None:
@@ -180,6 +187,12 @@ def test_blend_and_the_blind_share() -> None:
     np.testing.assert_array_equal(auto.blend(a + 2, b, 1.0), 1.0)  # clipped
     with pytest.raises(ValueError, match="share"):
         auto.blend(a, b, 1.5)
+    c = np.full_like(a, 0.5)
+    np.testing.assert_allclose(auto.blend(a, b, 0.3, c, 0.4), 0.3 * 0 + 0.3 * 1 + 0.4 * 0.5)
+    with pytest.raises(ValueError, match="sum"):
+        auto.blend(a, b, 0.7, c, 0.4)
+    with pytest.raises(ValueError, match="polished"):
+        auto.blend(a, b, 0.3, None, 0.4)
     k = [np.eye(3)]
 
     def ev(agreement: float, noise: float = 0.001, spread: float = 0.2) -> auto.Evidence:
@@ -189,6 +202,9 @@ def test_blend_and_the_blind_share() -> None:
     assert auto.blind_share(ev(0.95), grey=True) == auto.BLIND_SHARE_GREY
     assert auto.blind_share(ev(0.2)) == 0.0  # the network alone
     assert auto.blind_share(ev(0.95, spread=5.0)) == auto.blind_share(ev(0.95, noise=0.5)) == 0
+    assert auto.blind_polish(ev(0.95)) == auto.BLIND_POLISH  # colour: the network on it too
+    assert auto.blind_polish(ev(0.95), grey=True) == auto.blind_polish(ev(0.2)) == 0.0
+    assert auto.BLIND_SHARE + auto.BLIND_POLISH <= 1.0
 
 
 def test_evidence_records_each_window_agreement_and_texture() -> None:

@@ -125,6 +125,7 @@ def test_a_blend_says_what_it_blended(client: TestClient) -> None:
     info = job["info"]
     assert info["ran"] == "blind" and info["model"] == "nafnet-fast", info
     assert info["share"] == auto.BLIND_SHARE and "blended" in info["reason"]
+    assert info["polish"] == auto.BLIND_POLISH
 
 
 def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:

@@ -44,7 +44,9 @@ Restore blurred photos (unblur.restore: one API, five methods).
 --method auto (the default) chooses per photo: with --kernel it deconvolves
 with that kernel; otherwise it estimates the blur kernel on several windows
 of the photo and, when they agree and the noise is low (camera shake of a
-static scene), deconvolves with it (blind); else it runs the restoration
+static scene), deconvolves with it (blind; a colour photo's result is that
+deconvolution blended with the network's restoration and with the network
+run on the deconvolution, by measured shares); else it runs the restoration
 network. --verbose prints the choice and its reason for every photo.
 
   network  the restoration network (--model); large photos go through

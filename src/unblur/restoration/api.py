@@ -61,9 +61,12 @@ class Restoration:
         evidence: what ``auto`` measured (:class:`unblur.restoration.auto.Evidence`), else
             ``None``.
         share: for ``blind`` chosen by ``auto``, the deconvolution's share of the output,
-            blended with the network's restoration (``model``) for the rest
+            blended with the network (``model``) for the rest
             (:func:`unblur.restoration.auto.blind_share`); 1 when it was not blended, else
             ``None``.
+        polish: with ``share``, the share of the network run on the deconvolution
+            (:func:`unblur.restoration.auto.blind_polish`), the network's restoration of the
+            input making up ``1 - share - polish``; else ``None``.
     """
 
     pixels: np.ndarray = field(repr=False)
@@ -76,13 +79,17 @@ class Restoration:
     motion: MotionEstimate | None = field(default=None, repr=False)
     evidence: Evidence | None = field(default=None, repr=False)
     share: float | None = None
+    polish: float | None = None
 
     def describe(self) -> str:
         """One line for people: the method, its model or space, why, and the time."""
         what = self.method
         if self.method == "blind" and self.model and self.share is not None:
-            blended = f"{self.share:.0%}) + network ({self.model}, {1 - self.share:.0%})"
-            what += f" ({self.space}, {blended}"
+            polish = self.polish or 0.0
+            network = max(0.0, 1.0 - self.share - polish)
+            what += f" ({self.space}, {self.share:.0%}) + network ({self.model}, {network:.0%})"
+            if polish:
+                what += f" + network on the deconvolution ({polish:.0%})"
         elif self.model:
             what += f" ({self.model})"
         elif self.space:
@@ -194,9 +201,14 @@ def restore(
         chosen_space, space_reason = choose_space(colour)
 
     evidence = None
-    share = None
+    share = polish = None
     if method == "auto":
-        from unblur.restoration.auto import blind_share, choose, uniform_blur_evidence
+        from unblur.restoration.auto import (
+            blind_polish,
+            blind_share,
+            choose,
+            uniform_blur_evidence,
+        )
         from unblur.restoration.network import resolve_device
 
         evidence = uniform_blur_evidence(
@@ -208,6 +220,7 @@ def restore(
         method, reason = choose(evidence)
         grey = colour.ndim == 2 or colour.shape[2] == 1
         share = blind_share(evidence, grey=grey) if method == "blind" else None
+        polish = blind_polish(evidence, grey=grey) if method == "blind" else None
 
     result_kernel = None
     estimate = None
@@ -231,11 +244,23 @@ def restore(
         if share is not None and share < 1.0:  # auto: blend with the network's restoration
             from unblur.restoration.auto import blend
 
+            deconvolved = np.clip(restored, 0.0, 1.0)
             network_restored, model_name = _network(
                 colour, model, weights, deblurrer, device, tta, progress
             )
-            restored = blend(np.clip(restored, 0.0, 1.0), network_restored, share)
-            reason = f"{reason}; blended {share:.0%} with the network's restoration ({model_name})"
+            polished = None
+            if polish:  # the network run on the deconvolution: its ringing and noise taken out
+                polished, _ = _network(
+                    deconvolved, model, weights, deblurrer, device, tta, progress
+                )
+            restored = blend(deconvolved, network_restored, share, polished, polish or 0.0)
+            network_share = max(0.0, 1.0 - share - (polish or 0.0))
+            reason = (
+                f"{reason}; blended: {share:.0%} this deconvolution, {network_share:.0%} the "
+                f"network's restoration ({model_name})"
+            )
+            if polish:
+                reason += f", {polish:.0%} the network run on the deconvolution"
     else:  # motion
         from unblur.restoration.field import deblur_motion
         from unblur.restoration.network import resolve_device
@@ -263,6 +288,7 @@ def restore(
         motion=estimate,
         evidence=evidence,
         share=share,
+        polish=polish if share is not None and share < 1.0 else None,
     )
 
 

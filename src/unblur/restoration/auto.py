@@ -19,8 +19,9 @@ blind method silently assumes, two ways:
 
 :func:`choose` deconvolves with the large window's kernel when the kernels agree, the motion
 is the same across the picture and the noise is low, and runs the network otherwise; where it
-deconvolves a colour photo, it outputs a :func:`blend` of the deconvolution and the network's
-restoration (:func:`blind_share`). The thresholds and the share are measured
+deconvolves a colour photo, it outputs a :func:`blend` of the deconvolution, the network's
+restoration (:func:`blind_share`) and the network run on the deconvolution, which takes out
+its ringing and noise (:func:`blind_polish`). The thresholds and the shares are measured
 (``benchmarks/auto_rule.py``; figures in BENCHMARKS.md), not guessed.
 
 The colour space of the classical methods is decided from the picture too: a single-channel
@@ -40,12 +41,14 @@ from unblur.restoration import blind, deconv
 
 __all__ = [
     "AGREEMENT_MIN",
+    "BLIND_POLISH",
     "BLIND_SHARE",
     "BLIND_SHARE_GREY",
     "NOISE_MAX",
     "SPREAD_MAX",
     "Evidence",
     "blend",
+    "blind_polish",
     "blind_share",
     "choose",
     "choose_space",
@@ -65,18 +68,23 @@ __all__ = [
 #: on kodak24 camera shake and +6.7 dB on levin09, and stays within 0.1 dB of it on varying
 #: blur, the Sun set and real GoPro frames. Fitted on every other pair, the thresholds keep
 #: +0.85 to +1.32 dB (shake) and +3.4 to +7.5 dB (levin09) on the pairs left out (and lose
-#: 0.14 / 0.18 dB on varying blur / Sun there in one of the two directions).
+#: 0.14 / 0.18 dB on varying blur / Sun there in one of the two directions). Refitted with the
+#: motion-single weights of 2026-12-06 (session 6), which spread a little more: 0.88 and 0.9
+#: (+0.21 dB on levin09, the same elsewhere; session 7, ``runs/auto_rule_s7.json``).
 AGREEMENT_MIN = 0.88
-SPREAD_MAX = 0.85
-#: Where ``auto`` deconvolves, the deconvolution's share of its output, the network's
-#: restoration making up the rest (:func:`blend`): their errors differ (ringing and amplified
-#: noise against residual blur), so a blend scores above either. Measured by
-#: ``benchmarks/auto_rule.py`` (BENCHMARKS.md, 2026-12-06, session 6): 0.7 for colour photos
-#: (+0.19 dB on kodak24 camera shake over deconvolution alone, +0.04 / +0.05 on varying blur
-#: and the Sun set, where auto deconvolves a few); grey pictures keep deconvolution alone
-#: (the network, trained on colour photos, gains little on Levin et al.'s grey set, where any
-#: blend lost).
-BLIND_SHARE = 0.7
+SPREAD_MAX = 0.9
+#: Where ``auto`` deconvolves, the deconvolution's share of its output (:func:`blend`), and,
+#: for a colour photo, the share of the network run on the deconvolution (``BLIND_POLISH``),
+#: the network's restoration of the input making up the rest. Their errors differ (ringing and
+#: amplified noise; residual blur; the network's own smoothing of the deconvolution), so the
+#: blend scores above each. Measured by ``benchmarks/auto_rule.py`` (BENCHMARKS.md): in session
+#: 6, 0.7 of deconvolution and 0.3 of the network for colour photos (+0.19 dB on kodak24 camera
+#: shake over deconvolution alone); in session 7, 0.3 / 0.4 / 0.3 (+0.15 dB more on camera
+#: shake, within 0.01 dB elsewhere; on the halves the fit did not see, +0.04 and +0.20 dB on
+#: camera shake over the two-way blend). Grey pictures keep deconvolution alone (the network,
+#: trained on colour photos, gains little on Levin et al.'s grey set, where any blend lost).
+BLIND_SHARE = 0.3
+BLIND_POLISH = 0.4
 BLIND_SHARE_GREY = 1.0
 #: Most noise (sigma in the working colour space, :func:`unblur.restoration.deconv.estimate_noise`)
 #: for ``auto`` to deconvolve. The benchmark sets stay below 0.009, so this guard is not
@@ -265,12 +273,21 @@ def motion_spread(picture: np.ndarray, *, device: str = "cpu") -> float:
 
 def blind_share(evidence: Evidence, *, grey: bool = False) -> float:
     """Blind deconvolution's share of what ``auto`` outputs where :func:`choose` deconvolves,
-    the network's restoration making up the rest: ``BLIND_SHARE`` for a colour picture,
-    ``BLIND_SHARE_GREY`` for a grey one (the network was trained on colour photos); 0 where
-    ``choose`` runs the network."""
+    the network making up the rest (:func:`blind_polish`): ``BLIND_SHARE`` for a colour
+    picture, ``BLIND_SHARE_GREY`` for a grey one (the network was trained on colour photos); 0
+    where ``choose`` runs the network."""
     if choose(evidence)[0] != "blind":
         return 0.0
     return BLIND_SHARE_GREY if grey else BLIND_SHARE
+
+
+def blind_polish(evidence: Evidence, *, grey: bool = False) -> float:
+    """The share of the network run on the blind deconvolution in what ``auto`` outputs where
+    :func:`choose` deconvolves a colour picture (``BLIND_POLISH``); 0 for a grey one and where
+    ``choose`` runs the network."""
+    if grey or choose(evidence)[0] != "blind":
+        return 0.0
+    return BLIND_POLISH
 
 
 def choose(evidence: Evidence) -> tuple[str, str]:
@@ -303,16 +320,34 @@ def choose(evidence: Evidence) -> tuple[str, str]:
     )
 
 
-def blend(deconvolved: np.ndarray, restored: np.ndarray, share: float) -> np.ndarray:
-    """``share`` of the blind deconvolution plus ``1 - share`` of the network's restoration,
-    both as stored (sRGB values), clipped to ``[0, 1]``: their errors differ (ringing and
-    amplified noise against residual blur), so a blend scores above either where both are
-    fair."""
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be in [0, 1], got {share}")
-    mixed = share * np.asarray(deconvolved, np.float32) + (1.0 - share) * np.asarray(
-        restored, np.float32
+def blend(
+    deconvolved: np.ndarray,
+    restored: np.ndarray,
+    share: float,
+    polished: np.ndarray | None = None,
+    polish: float = 0.0,
+) -> np.ndarray:
+    """``share`` of the blind deconvolution, ``polish`` of the network run on it
+    (``polished``) and ``1 - share - polish`` of the network's restoration of the input, all
+    as stored (sRGB values), clipped to ``[0, 1]``: their errors differ (ringing and amplified
+    noise; residual blur; the network's smoothing), so a blend scores above each where all are
+    fair.
+
+    Raises:
+        ValueError: shares outside ``[0, 1]`` or summing to more than 1, a ``polish`` without
+            ``polished``.
+    """
+    if not (0.0 <= share <= 1.0 and 0.0 <= polish <= 1.0 and share + polish <= 1.0 + 1e-9):
+        raise ValueError(
+            f"share and polish must be in [0, 1] with a sum <= 1, got {share}, {polish}"
+        )
+    if polish > 0 and polished is None:
+        raise ValueError("polish > 0 needs the polished image")
+    mixed = share * np.asarray(deconvolved, np.float32) + max(0.0, 1.0 - share - polish) * (
+        np.asarray(restored, np.float32)
     )
+    if polish > 0:
+        mixed += polish * np.asarray(polished, np.float32)
     return np.clip(mixed, 0.0, 1.0).astype(np.float32)
 
 

@@ -242,6 +242,7 @@ class Worker:
             "model": result.model,
             # blind deconvolution's share of a blend with the network (None: not blended)
             "share": result.share if result.method == "blind" and result.model else None,
+            "polish": result.polish,  # ... and the share of the network run on the deconvolution
             "seconds": round(result.seconds, 2),
             "tta": job.tta and result.method == "network",
             "width": image.width,

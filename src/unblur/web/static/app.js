@@ -125,7 +125,9 @@ async function showResult(job) {
   let text = `${info.width}×${info.height} · ${info.ran}`;
   if (info.share != null) {  // blind deconvolution blended with the network
     const pct = (x) => `${Math.round(100 * x)}%`;
-    text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share)}`;
+    const polish = info.polish || 0;
+    text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share - polish)}`;
+    if (polish) text += ` + network on the deconvolution ${pct(polish)}`;
   } else if (info.model) text += ` (${info.model}${info.tta ? ", flips" : ""})`;
   text += ` · ${info.seconds} s`;
   if (info.reason && info.reason !== "asked for") text += ` · ${info.reason}`;
