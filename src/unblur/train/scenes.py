@@ -96,11 +96,11 @@ class SceneMotion:
 
     def margin(self, height: int, width: int | None = None) -> int:
         """How far beyond a ``height`` x ``width`` crop (square if ``width`` is None) the camera
-        looks: half the path with its bend, plus what turning and zooming move a corner by, in
-        pixels."""
+        looks: half the path plus its sideways bend, plus what turning and zooming move a
+        corner by, in pixels."""
         corner = math.hypot(height, height if width is None else width) / 2
         swing = corner * (math.radians(self.turn) + self.zoom) / 2
-        return math.ceil(self.travel[1] * (1 + self.bend) / 2 + swing) + 2
+        return math.ceil(self.travel[1] * (0.5 + self.bend) + swing) + 2
 
 
 def _times(n: int) -> np.ndarray:
