@@ -406,6 +406,18 @@ def test_synth_scenes(tmp_path: Path) -> None:
         assert abs(blurred.shape[1] - (w - 2 * margin)) <= 2
         assert 15 < metrics.psnr(sharp, blurred) < 40
     assert not (out / "blur" / "tiny.png").exists()
+    # --jpeg compresses the blurred picture; the sharp one stays as it was
+    (src / "tiny.png").unlink()
+    squeezed = tmp_path / "jpeg"
+    proc = run_cli("synth", src, "-o", squeezed, *args, "--jpeg", "30", "30")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("a", "b"):
+        sharp = io.read_image(squeezed / "sharp" / f"{name}.png").pixels
+        plain = io.read_image(out / "sharp" / f"{name}.png").pixels
+        np.testing.assert_array_equal(sharp, plain)
+        blurred = io.read_image(squeezed / "blur" / f"{name}.png").pixels
+        before = io.read_image(out / "blur" / f"{name}.png").pixels
+        assert 25 < metrics.psnr(before, blurred) < 45
 
 
 def test_synth_bad_folder(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from scenes import textured_scene
 from test_data import write_photos
 
+from unblur import metrics
 from unblur.train import data
 from unblur.train.restoration import parse_config
 from unblur.train.scenes import SceneMotion, render_scene
@@ -115,6 +116,18 @@ def test_linear_light_and_noise() -> None:
         photo, [], 64, motion(srgb_prob=0.0, noise=(0.02, 0.02)), np.random.default_rng(4)
     )
     assert 0.005 < np.std(noisy[0] - noisy[1]) < 0.05
+    assert stored[2]["jpeg_quality"] is None  # no JPEG unless asked
+    plain = render_scene(photo, [], 64, motion(travel=(12.0, 12.0)), np.random.default_rng(5))
+    jpeg = render_scene(
+        photo,
+        [],
+        64,
+        motion(travel=(12.0, 12.0), jpeg_prob=1.0, jpeg_quality=(40, 50)),
+        np.random.default_rng(5),
+    )
+    assert 40 <= jpeg[2]["jpeg_quality"] <= 50
+    np.testing.assert_array_equal(jpeg[1], plain[1])  # the same scene, compressed
+    assert 25 < metrics.psnr(plain[0], jpeg[0]) < 45
 
 
 def test_rendering_is_a_function_of_the_generator() -> None:
@@ -136,6 +149,8 @@ def test_bad_motion_and_small_backgrounds_are_refused() -> None:
         SceneMotion(window=(0, 3))
     with pytest.raises(ValueError, match="srgb_prob"):
         SceneMotion(srgb_prob=2.0)
+    with pytest.raises(ValueError, match="jpeg_quality"):
+        SceneMotion(jpeg_quality=(90, 101))
     with pytest.raises(ValueError, match="smaller than 64x64"):
         render_scene(
             np.zeros((50, 80, 3), np.float32), [], 64, SceneMotion(), np.random.default_rng()

@@ -195,6 +195,8 @@ def _scenes(args: argparse.Namespace, sources: list[Path], out: Path) -> int:
         travel=(lo, hi),
         object_travel=(lo, hi),
         noise=(0.0, args.noise),
+        jpeg_prob=0.0 if args.jpeg is None else 1.0,
+        jpeg_quality=(60, 95) if args.jpeg is None else tuple(args.jpeg),
     )
     count = args.count or len(sources)
     by_name = {}

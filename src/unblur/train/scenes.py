@@ -21,7 +21,8 @@ frames drawn rather than filmed):
   photo's own pixels, never interpolated;
 * the frames are averaged in linear light, or with probability ``srgb_prob`` on the stored
   values as GOPRO_Large's ``blur/`` folder does (:func:`unblur.blur.average_frames`), and
-  optional Gaussian read noise (linear light) makes the average as noisy as one exposure.
+  optional Gaussian read noise (linear light) makes the average as noisy as one exposure, and
+  optional JPEG compression as stored by a camera or a video codec.
 
 Example:
     >>> import numpy as np
@@ -62,6 +63,8 @@ class SceneMotion:
         object_travel: range of an object's path length over the exposure.
         noise: range of the read-noise sigma (linear light), ``(0, 0)`` for none.
         srgb_prob: probability of averaging the stored values rather than linear light.
+        jpeg_prob: probability of compressing the blurred frame as JPEG afterwards.
+        jpeg_quality: inclusive range of that JPEG quality, ``1 <= low <= high <= 100``.
 
     Raises:
         ValueError: a range with ``low > high`` or a negative value, a probability outside
@@ -78,6 +81,8 @@ class SceneMotion:
     object_travel: tuple[float, float] = (4.0, 40.0)
     noise: tuple[float, float] = (0.0, 0.005)
     srgb_prob: float = 0.5
+    jpeg_prob: float = 0.0
+    jpeg_quality: tuple[int, int] = (60, 95)
 
     def __post_init__(self) -> None:
         if not 1 <= self.window[0] <= self.window[1]:
@@ -91,8 +96,13 @@ class SceneMotion:
         for name in ("bend", "turn", "zoom"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.srgb_prob <= 1.0:
-            raise ValueError(f"srgb_prob must be in [0, 1], got {self.srgb_prob}")
+        for name in ("srgb_prob", "jpeg_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(
+                f"jpeg_quality must satisfy 1 <= low <= high <= 100, got {self.jpeg_quality}"
+            )
 
     def margin(self, height: int, width: int | None = None) -> int:
         """How far beyond a ``height`` x ``width`` crop (square if ``width`` is None) the camera
@@ -252,6 +262,10 @@ def render_scene(
     if sigma > 0:
         noisy = blur.add_noise(io.srgb_to_linear(blurred), rng=rng, gaussian_sigma=sigma)
         blurred = io.linear_to_srgb(noisy)
+    quality = None
+    if motion.jpeg_prob > 0 and rng.random() < motion.jpeg_prob:
+        quality = int(rng.integers(motion.jpeg_quality[0], motion.jpeg_quality[1] + 1))
+        blurred = blur.jpeg_compress(np.clip(blurred, 0.0, 1.0), quality=quality)
     sharp = np.ascontiguousarray(frames[n // 2], dtype=np.float32)
     info = {
         "kind": "scenes",
@@ -261,5 +275,6 @@ def render_scene(
         "turn": math.degrees(theta),
         "zoom": zoom,
         "objects": len(objects),
+        "jpeg_quality": quality,
     }
     return blurred.astype(np.float32), sharp, info
