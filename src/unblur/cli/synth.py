@@ -208,14 +208,11 @@ def _scenes(args: argparse.Namespace, sources: list[Path], out: Path) -> int:
     def make(target: Path) -> None:
         i, src = by_name[target]
         image = io.read_image(src, max_pixels=args.max_pixels)
-        pixels = image.pixels if image.pixels.ndim == 3 else image.pixels[..., None]
-        pixels = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[..., :3]
+        pixels = _rgb(image.pixels)
         other = sources[(sources.index(src) + 1) % len(sources)]
         pieces = [pixels]
         if other != src:
-            more = io.read_image(other, max_pixels=args.max_pixels).pixels
-            more = more if more.ndim == 3 else more[..., None]
-            pieces.append(np.repeat(more, 3, axis=2) if more.shape[2] == 1 else more[..., :3])
+            pieces.append(_rgb(io.read_image(other, max_pixels=args.max_pixels).pixels))
         h, w = pixels.shape[:2]
         margin = motion.margin(h, w)
         size = (h - 2 * margin, w - 2 * margin)
@@ -229,3 +226,10 @@ def _scenes(args: argparse.Namespace, sources: list[Path], out: Path) -> int:
         io.write_image(target, blurred, bit_depth=image.bit_depth, overwrite=args.overwrite)
 
     return run_batch(list(by_name), make, what="pairs", quiet=args.quiet).exit_code()
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W, 1)`` grey or ``(H, W, 3)`` colour pixels (as ``io.Image`` holds them) as colour."""
+    import numpy as np
+
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
