@@ -336,6 +336,10 @@ def test_slim_checkpoint_can_refer_to_the_shipped_weights(tmp_path: Path) -> Non
     state = json.loads((ckpt / "last.json").read_text())
     assert state["ema_file"] == "../../shipped.safetensors" and state["slim"] is True
     assert state["ema_sha256"] == checkpoint.tensors_sha256(ema)
+    # slimmed again (the stop script after a ship), a reference stays one: no tensors written
+    _, again = checkpoint.slim(ckpt)
+    assert again < 4096 and load_file(ckpt / "last.safetensors") == {}
+    assert json.loads((ckpt / "last.json").read_text()) == state
     second = run_tiny(path, out=tmp_path / "run", resume=True)
     assert second["steps"] == 8 and second["stopped"] == "done"
     # a reference checkpoint whose weights file changed is refused, not silently resumed
@@ -417,6 +421,14 @@ def test_mean_weights_averages_files_and_checkpoints(tmp_path: Path) -> None:
     checkpoint.slim(ckpt, same_as=tmp_path / "shipped.safetensors")
     checkpoint.mean_weights([ckpt / "last.safetensors", a, a], out)
     assert all(torch.allclose(load_file(out)[k], ema[k] + 2 / 3, atol=1e-6) for k in ema)
+    # weighted: 0.3 of a (ema + 1) and 0.7 of the checkpoint (ema)
+    checkpoint.mean_weights([a, ckpt / "last.safetensors"], out, shares=[0.3, 0.7])
+    assert all(torch.allclose(load_file(out)[k], ema[k] + 0.3, atol=1e-6) for k in ema)
+    with safe_open(str(out), framework="pt") as f:
+        assert f.metadata()["soup_shares"] == "0.3, 0.7"
+    for shares in ([0.5, 0.6], [0.5], [1.5, -0.5]):
+        with pytest.raises(InputError, match="shares must be"):
+            checkpoint.mean_weights([a, ckpt / "last.safetensors"], out, shares=shares)
     key = next(iter(ema))
     save_file({**ema, key: torch.zeros(3)}, tmp_path / "other.safetensors")
     with pytest.raises(InputError, match="differ in names or shapes"):
@@ -429,6 +441,24 @@ def test_mean_weights_averages_files_and_checkpoints(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "unblur.train.checkpoint",
+            "mean",
+            str(out),
+            str(a),
+            str(a),
+            "--shares",
+            "0.25",
+            "0.75",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and proc.stdout.count("\n") == 1
+    assert all(torch.allclose(load_file(out)[k], ema[k] + 1, atol=1e-6) for k in ema)
 
 
 def test_runs_are_not_overwritten_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:

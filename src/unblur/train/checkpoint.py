@@ -279,10 +279,15 @@ def slim(
     if same_as is not None and restart_from is not None:
         raise InputError("give same_as or restart_from, not both", directory)
     ema, state = _checkpoint_ema(path)
-    state = dict(state, slim=True, optim_file=None)
-    state.pop("ema_file", None)
-    state.pop("ema_sha256", None)
     reference = same_as if same_as is not None else restart_from
+    state = dict(state, slim=True, optim_file=None)
+    if reference is None and state.get("ema_file"):
+        # already a reference (slimmed again, e.g. by the stop script after a ship): it stays
+        # one, rather than writing the referenced tensors back into the checkpoint
+        ema = {}
+    else:
+        state.pop("ema_file", None)
+        state.pop("ema_sha256", None)
     if reference is not None:
         weights, _ = _read_safetensors(Path(reference))
         plain = {k[len("params_ema.") :]: v for k, v in ema.items()}
@@ -347,7 +352,7 @@ def _weights_of(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return {k[len("params_ema.") :]: v for k, v in ema.items()}, {}
 
 
-def mean_weights(sources: Sequence[Path], out: Path) -> int:
+def mean_weights(sources: Sequence[Path], out: Path, shares: Sequence[float] | None = None) -> int:
     """Average weights tensor by tensor into the weights file ``out``.
 
     Args:
@@ -355,21 +360,28 @@ def mean_weights(sources: Sequence[Path], out: Path) -> int:
             their EMA weights) of the same architecture; average only weights of one run (or
             fine-tuned from one start), for which averaging is known to work.
         out: the weights file to write (temporary file, then rename); it keeps the metadata of
-            the first plain weights file among ``sources`` and adds ``soup``, their names.
+            the first plain weights file among ``sources`` and adds ``soup``, their names,
+            and ``soup_shares``.
+        shares: one weight per source, summing to 1 (e.g. 0.3 of a run's EMA and 0.7 of the
+            shipped weights); ``None``: equal shares.
 
     Returns:
         The number of tensors averaged.
 
     Raises:
-        InputError: fewer than two sources, an unreadable one, or tensors that differ in
-            names or shapes.
+        InputError: fewer than two sources, an unreadable one, tensors that differ in
+            names or shapes, or shares that are not one per source, each >= 0, summing to 1.
     """
     if len(sources) < 2:
         raise InputError("averaging needs at least two weights files", out)
+    if shares is None:
+        shares = [1 / len(sources)] * len(sources)
+    if len(shares) != len(sources) or min(shares) < 0 or abs(sum(shares) - 1) > 1e-6:
+        raise InputError("shares must be one per file, each at least 0, summing to 1", out)
     total: dict[str, torch.Tensor] = {}
     dtypes: dict[str, torch.dtype] = {}
     metadata: dict[str, str] | None = None
-    for path in map(Path, sources):
+    for path, share in zip(map(Path, sources), shares, strict=True):
         tensors, meta = _weights_of(path)
         if metadata is None and meta:
             metadata = dict(meta)
@@ -379,10 +391,11 @@ def mean_weights(sources: Sequence[Path], out: Path) -> int:
         ):
             raise InputError("its tensors differ in names or shapes from the first file's", path)
         for key, value in tensors.items():
-            value = value.to(torch.float64)
+            value = value.to(torch.float64) * share
             total[key] = total[key] + value if key in total else value
-    mean = {k: (v / len(sources)).to(dtypes[k]).contiguous() for k, v in total.items()}
+    mean = {k: v.to(dtypes[k]).contiguous() for k, v in total.items()}
     metadata = dict(metadata or {}, soup=", ".join(Path(p).name for p in sources))
+    metadata["soup_shares"] = ", ".join(f"{w:g}" for w in shares)
     _save_safetensors(Path(out), mean, metadata)
     return len(mean)
 
@@ -397,7 +410,8 @@ def _main(argv: list[str] | None = None) -> int:
         prog="python -m unblur.train.checkpoint",
         description="slim: slim training checkpoints to their EMA weights and state (warm "
         "restart). fork RUN NEW: start run folder NEW from the state of run folder RUN. "
-        "mean OUT A B...: average weights files or checkpoints' EMA weights into OUT.",
+        "mean OUT A B... [--shares a b ...]: average weights files or checkpoints' EMA "
+        "weights into OUT.",
     )
     parser.add_argument("action", choices=["slim", "fork", "mean"])
     parser.add_argument(
@@ -419,7 +433,16 @@ def _main(argv: list[str] | None = None) -> int:
         help="weights file of the same architecture (e.g. shipped weights averaged from this "
         "run's): drop the EMA weights and go on from these with a warm restart",
     )
+    parser.add_argument(
+        "--shares",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="mean: one weight per file, summing to 1 (default: equal)",
+    )
     args = parser.parse_args(argv)
+    if args.shares is not None and args.action != "mean":
+        parser.error("--shares is for mean")
     if args.action == "fork":
         if len(args.folders) != 2 or args.same_as is not None or args.restart_from is not None:
             parser.error("fork takes two run folders, RUN and NEW, and no --same-as/--restart-from")
@@ -435,7 +458,7 @@ def _main(argv: list[str] | None = None) -> int:
             parser.error("mean takes OUT and at least two files, and no --same-as/--restart-from")
         out, *sources = args.folders
         try:
-            count = mean_weights(sources, out)
+            count = mean_weights(sources, out, args.shares)
         except UnblurError as err:
             print(f"unblur: error: {err}", file=sys.stderr)
             return 1
