@@ -16,6 +16,8 @@ Usage::
     python benchmarks/restore_quality.py --data ../shared/data [--models nafnet-fast]
         [--sun-limit 10] [--auto] [--blind] [--motion] [--tta] [--json out.json] [--pictures DIR]
 
+``--tta`` with ``--auto`` also scores auto with flips on each of its network passes.
+
 All methods go through ``unblur.restore`` (``network`` with the named models, ``auto``,
 ``blind``, ``motion``), as ``unblur image`` does. Sets on disk are read as ``unblur eval``
 reads them (:mod:`unblur.evaluate`); ``unblur eval`` is the tool for one set with a report
@@ -41,6 +43,7 @@ from unblur import io, metrics
 from unblur.evaluate.datasets import find_samples
 from unblur.evaluate.runner import read_pair
 from unblur.models import get_spec, list_models
+from unblur.restoration.api import DEFAULT_MODEL
 from unblur.restoration.network import Deblurrer
 
 Pair = tuple[str, np.ndarray, np.ndarray]  # name, blurred, sharp
@@ -156,7 +159,9 @@ def main() -> None:
         "--motion", action="store_true", help="also score --method motion (estimated field)"
     )
     parser.add_argument(
-        "--tta", action="store_true", help="also score each model with flips (unblur image --tta)"
+        "--tta",
+        action="store_true",
+        help="also score each model (and --auto) with flips (unblur image --tta)",
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--pictures", type=Path, default=None)
@@ -181,6 +186,10 @@ def main() -> None:
     if args.auto:
         first = next(iter(nets.values()), None)
         restorers["auto (the default)"] = ApiRestorer("auto", first)
+        if args.tta:  # auto with flips on each network pass (unblur image --tta)
+            name = first.name if first is not None else DEFAULT_MODEL
+            flips = Deblurrer(name, weights=args.weights, device="cpu", tta=True)
+            restorers["auto --tta"] = ApiRestorer("auto", flips)
     if args.blind:
         restorers["blind (L0 kernel + hyper-Laplacian)"] = ApiRestorer("blind")
     if args.motion:

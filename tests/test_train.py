@@ -622,10 +622,13 @@ def test_cli_help_and_subprocess_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("option", ["channels_last", "bf16"])
-def test_speed_options_train_the_same_run(tmp_path: Path, option: str) -> None:
+def test_speed_options_train_the_same_run(
+    tmp_path: Path, option: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A speed option only: same config hash, nearly the same weights as the plain run (the
     weights stay float32; bf16 autocast only nudges them), and the validation (float32 on the
-    CPU) scores them alike."""
+    CPU) scores them alike. bf16 runs here even on a CPU without native bfloat16 (emulated)."""
+    monkeypatch.setattr(loop, "native_cpu_bf16", lambda: True)
     plain_path = tiny_config(tmp_path)
     plain = run_tiny(plain_path, out=tmp_path / "plain", steps=4)
     train_options = {"steps": 8, "val_every": 4, "ckpt_every": 4, "log_every": 2, "threads": 1}
@@ -642,3 +645,22 @@ def test_speed_options_train_the_same_run(tmp_path: Path, option: str) -> None:
     else:
         assert worst < 1e-3, worst
     assert abs(fast["final_val_psnr"] - plain["final_val_psnr"]) < 0.05
+
+
+def test_bf16_falls_back_to_float32_without_native_bf16(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a CPU without AMX or AVX512-BF16 (emulated bfloat16: a step 15x slower), a bf16
+    config trains in float32, exactly as the plain run, and says so in one line."""
+    monkeypatch.setattr(loop, "native_cpu_bf16", lambda: False)
+    train_options = {"steps": 8, "val_every": 4, "ckpt_every": 4, "log_every": 2, "threads": 1}
+    run_tiny(tiny_config(tmp_path, train=train_options), out=tmp_path / "plain", steps=4)
+    capsys.readouterr()
+    bf16 = tiny_config(tmp_path, train={**train_options, "bf16": True})
+    run_tiny(bf16, out=tmp_path / "bf16", steps=4)
+    err = capsys.readouterr().err
+    assert "no native bfloat16" in err and "training in float32" in err
+    a = load_file(tmp_path / "plain" / "final_ema.safetensors")
+    b = load_file(tmp_path / "bf16" / "final_ema.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert isinstance(loop.native_cpu_bf16(), bool)

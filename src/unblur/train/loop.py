@@ -389,6 +389,12 @@ def check_run_folder(out: Path, resume: bool, main: bool = True) -> None:
             raise OutputError(f"cannot create folder ({err.strerror or err})", ckpt_dir) from None
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX tiles or AVX512-BF16)."""
+    cpu = torch.cpu
+    return bool(cpu._is_amx_tile_supported() or cpu._is_avx512_bf16_supported())
+
+
 class Trainer:
     """One training call over a :class:`Task`; use :func:`run`, which sets up around it."""
 
@@ -415,6 +421,15 @@ class Trainer:
         self.out = Path(out)
         self.ckpt_dir = self.out / "ckpt"
         self.raw_model = task.model
+        # bf16 autocast on the CPU only where it has native bfloat16 arithmetic: elsewhere
+        # (AVX2 only) it is emulated, and a compiled step ran 15x slower than in float32
+        self.cpu_bf16 = loop.bf16 and device.type == "cpu" and native_cpu_bf16()
+        if loop.bf16 and device.type == "cpu" and not self.cpu_bf16 and dist_info.main:
+            print(
+                "unblur: warning: this CPU has no native bfloat16 (AMX or AVX512-BF16): "
+                "training in float32",
+                file=sys.stderr,
+            )
         if loop.channels_last:
             self.raw_model.to(memory_format=torch.channels_last)
         self.sign = 1.0 if task.higher_is_better else -1.0
@@ -511,7 +526,7 @@ class Trainer:
     def _autocast(self, *, validate: bool = False) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
-        if self.loop.bf16 and not validate:  # CPU validation stays float32, comparable
+        if self.cpu_bf16 and not validate:  # CPU validation stays float32, comparable
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
