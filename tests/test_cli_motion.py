@@ -11,6 +11,8 @@ from test_cli import assert_one_line_error, run_cli
 
 from unblur import blur, io, metrics, motion
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def streaked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, np.ndarray]:
@@ -58,16 +60,23 @@ def test_blind_picture_shows_the_kernel(streaked, tmp_path: Path) -> None:
     assert io.read_image(with_kernel).pixels.shape[1] > io.read_image(plain).pixels.shape[1]
 
 
-def test_method_motion_restores(streaked, tmp_path: Path) -> None:
-    shot, _, _, _ = streaked
-    out = tmp_path / "sharp.png"
+def test_method_motion_restores(tmp_path: Path) -> None:
+    """``--method motion`` sharpens a photo streaked 12 px. A crop of the shipped example
+    photo, not a generated texture: on a 160x128 random texture the method swung from +0.6
+    to -1.6 dB between two motion weights that both gain 3-4 dB on photo crops (session 9:
+    the weights of step 77 000 gain +4.1 dB here)."""
+    sharp = io.read_image(REPO / "examples" / "astronaut_sharp.png").pixels[200:360, 200:392]
+    field = blur.constant_field(160, 192, 12.0, 0.0)
+    frame = blur.field_frames(io.srgb_to_linear(sharp), field / 0.5, duty=0.5)[1]
+    shot, out = tmp_path / "shot.png", tmp_path / "sharp.png"
+    io.write_image(shot, io.linear_to_srgb(frame))
     proc = run_cli("image", shot, "--method", "motion", "-o", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     blurred = io.read_image(shot).pixels
     restored = io.read_image(out).pixels
-    sharp = textured_scene(128, 160, 3, seed=7)
     inner = (slice(16, -16), slice(16, -16))
-    assert metrics.psnr(sharp[inner], restored[inner]) > metrics.psnr(sharp[inner], blurred[inner])
+    gain = metrics.psnr(sharp[inner], restored[inner]) - metrics.psnr(sharp[inner], blurred[inner])
+    assert gain > 1.0, gain
 
 
 def test_bad_inputs(streaked, tmp_path: Path) -> None:

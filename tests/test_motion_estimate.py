@@ -83,8 +83,10 @@ def test_cnn_scales_fix_the_length_of_a_long_streak() -> None:
     # kodak24's linear blur fell from 2.3 to 1.9 degrees, BENCHMARKS.md)
     assert abs(angles[()] - angles[None]) < 0.5, angles
     assert max(angles.values()) < 6.0, angles
-    assert errors[()] > 4.0, errors  # single scale: ~5 px too long
-    assert errors[None] < 3.0, errors  # fused: ~1.4 px (1.8 with the 2026-12-01 weights)
+    # single scale: ~5 px too long (3.9 with the weights of session 9); fused: ~1.4 px (1.8
+    # with the 2026-12-01 weights, 1.9 with session 9's), and at least 1.5 px better
+    assert errors[()] > 3.0, errors
+    assert errors[None] < min(3.0, errors[()] - 1.5), errors
 
 
 def test_sharp_image_gives_a_small_field() -> None:
