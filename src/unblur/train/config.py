@@ -125,7 +125,7 @@ class TrainConfig:
         bf16: bfloat16 autocast for the training steps on the CPU too (on CUDA they always
             run in it); worth it only where the CPU has AMX or AVX512-BF16 and it measures
             faster (``benchmarks/train_speed.py --bf16``). A CPU without either (AVX2 only)
-            trains in float32 instead, with a warning: there bf16 is emulated, 15x slower.
+            trains in float32 instead, with a warning: there bf16 is emulated, 13x slower.
     """
 
     steps: int = 200_000
