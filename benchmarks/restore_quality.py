@@ -16,7 +16,10 @@ Usage::
     python benchmarks/restore_quality.py --data ../shared/data [--models nafnet-fast]
         [--sun-limit 10] [--auto] [--blind] [--motion] [--tta] [--json out.json] [--pictures DIR]
 
-``--tta`` with ``--auto`` also scores auto with flips on each of its network passes.
+The model rows are the network without the flips (``unblur image --method network --no-tta``);
+``--tta`` adds each model with them. ``--auto`` scores the default, ``unblur image``: auto,
+with the flips on its network passes for pictures up to 2.1 megapixels (every set here);
+``--tta`` with ``--auto`` adds auto without them (``--no-tta``).
 
 All methods go through ``unblur.restore`` (``network`` with the named models, ``auto``,
 ``blind``, ``motion``), as ``unblur image`` does. Sets on disk are read as ``unblur eval``
@@ -161,7 +164,7 @@ def main() -> None:
     parser.add_argument(
         "--tta",
         action="store_true",
-        help="also score each model (and --auto) with flips (unblur image --tta)",
+        help="also score each model with flips (--tta), and with --auto, auto without (--no-tta)",
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--pictures", type=Path, default=None)
@@ -183,13 +186,13 @@ def main() -> None:
         for n in names:
             flips = Deblurrer(n, weights=args.weights, device="cpu", tta=True)
             restorers[f"{n} --tta"] = ApiRestorer("network", flips)
-    if args.auto:
-        first = next(iter(nets.values()), None)
-        restorers["auto (the default)"] = ApiRestorer("auto", first)
-        if args.tta:  # auto with flips on each network pass (unblur image --tta)
-            name = first.name if first is not None else DEFAULT_MODEL
-            flips = Deblurrer(name, weights=args.weights, device="cpu", tta=True)
-            restorers["auto --tta"] = ApiRestorer("auto", flips)
+    if args.auto:  # as unblur image: flips on the network passes up to 2.1 megapixels
+        name = names[0] if names else DEFAULT_MODEL
+        default = Deblurrer(name, weights=args.weights, device="cpu", tta="auto")
+        restorers["auto (the default)"] = ApiRestorer("auto", default)
+        if args.tta:  # auto without the flips (unblur image --no-tta)
+            plain = nets.get(name) or Deblurrer(name, weights=args.weights, device="cpu")
+            restorers["auto --no-tta"] = ApiRestorer("auto", plain)
     if args.blind:
         restorers["blind (L0 kernel + hyper-Laplacian)"] = ApiRestorer("blind")
     if args.motion:

@@ -481,13 +481,17 @@ def test_net_tta_averages_flips(tmp_path: Path, fast_weights: Path) -> None:
     io.write_image(path, io.Image(textured_scene(70, 100, 3, seed=5)))
     common = ("--method", "network", "--weights", fast_weights, "--quiet")
     outs = {}
-    for name, extra in (("plain", ()), ("tta", ("--tta",))):
+    runs = (("plain", ("--no-tta",)), ("tta", ("--tta",)), ("default", ("--verbose",)))
+    for name, extra in runs:
         outs[name] = tmp_path / f"{name}.png"
         proc = run_cli("image", path, "-o", outs[name], *common, *extra)
         assert proc.returncode == 0, proc.stderr
-    plain, tta = (io.read_image(outs[n]).pixels for n in ("plain", "tta"))
+    plain, tta, default = (io.read_image(outs[n]).pixels for n in ("plain", "tta", "default"))
     assert plain.shape == tta.shape == (70, 100, 3)
     assert np.abs(plain - tta).mean() > 1e-3
+    # by default a picture this small (under 2.1 megapixels) is restored with the flips
+    np.testing.assert_array_equal(default, tta)
+    assert "averaged over 4 flips" in proc.stderr
     # what the library's four-flip average gives, up to the 8-bit file
     deblurrer = network.Deblurrer(DEFAULT_MODEL, weights=fast_weights, device="cpu", tta=True)
     expected = deblurrer.restore(io.read_image(path).pixels)

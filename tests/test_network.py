@@ -300,6 +300,26 @@ def test_tta_averages_the_four_flips(photo: np.ndarray) -> None:
     assert tta.restore(gray).shape == gray.shape
 
 
+def test_tta_auto_flips_small_pictures_only(photo: np.ndarray) -> None:
+    net = tiny_net(seed=3)
+    height, width = photo.shape[:2]
+    always = Deblurrer(net, device="cpu", tile=None, local_pool=None, tta=True)
+    never = Deblurrer(net, device="cpu", tile=None, local_pool=None, tta=False)
+    auto = Deblurrer(
+        net, device="cpu", tile=None, local_pool=None, tta="auto", tta_max_pixels=height * width
+    )
+    assert "tta='auto'" in repr(auto)
+    assert auto.flips_for(height, width) and not auto.flips_for(height, width + 1)
+    np.testing.assert_array_equal(auto.restore(photo), always.restore(photo))
+    wider = np.concatenate([photo, photo[:, :8]], axis=1)  # one column over the limit
+    np.testing.assert_array_equal(auto.restore(wider), never.restore(wider))
+    # the default limit: full HD is flipped, a 12-megapixel photo is not
+    default = Deblurrer(net, device="cpu", tta="auto")
+    assert default.flips_for(1080, 1920) and not default.flips_for(3000, 4000)
+    with pytest.raises(ConfigError, match="tta must be"):
+        Deblurrer(net, device="cpu", tta="yes")  # type: ignore[arg-type]
+
+
 def test_deblur_caches_the_model(weights_dir: Path) -> None:
     image = textured_scene(40, 70, 3, seed=2)
     first = deblur(image, model=network.DEFAULT_MODEL, device="cpu")

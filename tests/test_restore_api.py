@@ -116,12 +116,13 @@ def test_alpha_and_grey_pass_through() -> None:
 
 def test_network_result_records_the_model() -> None:
     img = np.random.default_rng(0).random((64, 80, 3)).astype(np.float32)
-    result = restore(img, "network")
-    assert (result.method, result.model, result.space, result.kernel) == (
+    result = restore(img, "network", tta=False)
+    assert (result.method, result.model, result.space, result.kernel, result.flips) == (
         "network",
         "nafnet-fast",
         None,
         None,
+        False,
     )
     assert result.pixels.shape == img.shape and result.pixels.dtype == np.float32
     assert result.describe().startswith("network (nafnet-fast): asked for [")
@@ -132,6 +133,11 @@ def test_network_result_records_the_model() -> None:
     expected = Deblurrer("nafnet-fast", device="cpu", tta=True).restore(img)
     np.testing.assert_allclose(flipped.pixels, expected, atol=1e-6)
     assert np.abs(flipped.pixels - result.pixels).max() > 1e-4
+    assert flipped.flips and "averaged over 4 flips" in flipped.describe()
+    # by default a picture under 2.1 megapixels gets the flips
+    default = restore(img, "network", device="cpu")
+    assert default.flips
+    np.testing.assert_array_equal(default.pixels, flipped.pixels)
 
 
 @pytest.mark.parametrize(

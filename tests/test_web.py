@@ -109,7 +109,10 @@ def test_restore_job(client: TestClient, tmp_path: Path) -> None:
     )
     assert client.get(f"/api/jobs/{job['id']}/files/..%2Fvotes.sqlite3").status_code == 404
     assert client.get("/api/jobs/not-an-id").status_code == 404
-    assert job["info"]["tta"] is False
+    assert job["info"]["tta"] is True  # by default a picture under 2.1 megapixels is flipped
+    plain = finished(client, "method=network&tta=false", png_bytes())
+    assert plain["info"]["tta"] is False
+    assert client.post("/api/jobs?tta=maybe", content=png_bytes()).status_code == 400
 
 
 def test_a_blend_says_what_it_blended(client: TestClient) -> None:

@@ -90,7 +90,7 @@ def test_upload_restore_and_vote_in_chromium(server: str, tmp_path: Path) -> Non
 
             # restore: choose the network with flips, upload, wait for the before/after
             page.select_option("#method", "network")
-            page.check("#tta")
+            page.select_option("#tta", "true")
             page.set_input_files("#file", str(photo))
             page.wait_for_selector("#result", state="visible")
             assert page.evaluate("document.querySelector('#after').naturalWidth") == 64

@@ -32,8 +32,12 @@ shape) and runs it on images of any size:
   GoPro-type frames and as good on the synthetic kinds), else
   ``DEFAULT_LOCAL_POOL`` = 1.5 x a 128 px crop.
 * **flips** (``tta=True``): the network also restores each tile flipped
-  left-right, upside down and both, and the four results are averaged: +0.04 to
-  +0.09 dB on every validation kind (benchmarks/pooling.py), at four times the cost.
+  left-right, upside down and both, and the four results are averaged: +0.03 to
+  +0.14 dB on every evaluation set (+0.14 on real GoPro blur; BENCHMARKS.md), at four
+  times the network's cost. ``tta="auto"`` flips pictures of at most
+  :data:`TTA_AUTO_MAX_PIXELS` (full HD and smaller), where the four passes cost seconds,
+  and not larger photos, where they would cost a minute (a 12-megapixel photo: 27 s
+  without, 87 s with on two CPU cores).
 
 The network works on the stored (sRGB-encoded) values, as it was trained; gray
 images are given to it as three equal channels and its output is averaged back
@@ -71,8 +75,10 @@ __all__ = [
     "DEFAULT_TILE_OVERLAP",
     "LOCAL_POOL_KEY",
     "PRECISIONS",
+    "TTA_AUTO_MAX_PIXELS",
     "Deblurrer",
     "cached_deblurrer",
+    "check_tta",
     "deblur",
     "default_local_pool",
     "format_local_pool",
@@ -106,6 +112,15 @@ the weights were validated with: a number of input pixels, or ``global``."""
 Precision = Literal["fp32", "fp16", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 
+TTA_AUTO_MAX_PIXELS: int = 2_100_000
+"""Largest picture (width x height) that ``tta="auto"`` restores with the flips: 1920x1080
+(2.07 MP) and smaller. On two CPU cores a 1280x720 frame took 1.2 s without and 3.9 s with
+them, a 4000x3000 photo 27 s and 87 s (BENCHMARKS.md, "The flips by default")."""
+
+Tta = bool | Literal["auto"]
+"""Whether a :class:`Deblurrer` averages over the flips: always, never, or ``"auto"``
+(pictures up to :data:`TTA_AUTO_MAX_PIXELS`)."""
+
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each tile."""
 
@@ -113,6 +128,19 @@ _AUTO = "auto"
 
 _FLIPS: tuple[tuple[int, ...], ...] = ((-1,), (-2,), (-2, -1))
 """The flips ``tta`` adds to the picture as it is: left-right, upside down, both."""
+
+
+def check_tta(tta: object) -> Tta:
+    """``True``, ``False`` or ``"auto"``, as given.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if tta == _AUTO:
+        return _AUTO
+    if isinstance(tta, bool | np.bool_):
+        return bool(tta)
+    raise ConfigError(f"tta must be True, False or 'auto', got {tta!r}")
 
 
 # --------------------------------------------------------------------------- devices
@@ -424,7 +452,9 @@ class Deblurrer:
             registry's ``meta["local_pool"]``, else :data:`DEFAULT_LOCAL_POOL`; a
             module's own setting is left alone.
         tta: also restore each tile flipped left-right, upside down and both, and
-            average the four results (four times the cost).
+            average the four results (four times the cost); ``"auto"``: only for pictures of
+            at most ``tta_max_pixels``.
+        tta_max_pixels: the largest picture ``tta="auto"`` flips (width x height).
 
     Raises:
         ModelError: unknown model, missing or unfit weights, a model that needs a
@@ -448,7 +478,8 @@ class Deblurrer:
         tile: int | None = DEFAULT_TILE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         local_pool: int | Literal["auto"] | None = _AUTO,
-        tta: bool = False,
+        tta: Tta = False,
+        tta_max_pixels: int = TTA_AUTO_MAX_PIXELS,
     ) -> None:
         self.device = resolve_device(device)
         _check_precision(precision, self.device)
@@ -477,15 +508,22 @@ class Deblurrer:
         self.tile: int | None = tile or None
         self.tile_overlap = int(tile_overlap)
         self.local_pool: int | None = None if local_pool is None else int(local_pool)
-        self.tta = bool(tta)
+        self.tta: Tta = check_tta(tta)
+        self.tta_max_pixels = int(tta_max_pixels)
         self._apply_local_pool()
 
     def __repr__(self) -> str:
         return (
             f"Deblurrer(model={self.name!r}, device='{self.device}', "
             f"precision={self.precision!r}, tile={self.tile}, "
-            f"tile_overlap={self.tile_overlap}, local_pool={self.local_pool}, tta={self.tta})"
+            f"tile_overlap={self.tile_overlap}, local_pool={self.local_pool}, tta={self.tta!r})"
         )
+
+    def flips_for(self, height: int, width: int) -> bool:
+        """Whether a ``height`` x ``width`` picture is restored with the flips."""
+        if self.tta == _AUTO:
+            return height * width <= self.tta_max_pixels
+        return bool(self.tta)
 
     def _apply_local_pool(self) -> None:
         if not hasattr(self.net, "set_local_pool"):
@@ -592,16 +630,17 @@ class Deblurrer:
         rows = _Axis.build(height, tile, overlap, multiple)
         cols = _Axis.build(width, tile, overlap, multiple)
         total = len(rows.spans) * len(cols.spans)
+        flips = self.flips_for(height, width)
         self._apply_local_pool()
         with torch.inference_mode(), _progress(progress, total) as step:
             if total == 1:
-                out.copy_(self._forward(src, channels))
+                out.copy_(self._forward(src, channels, flips))
                 step()
                 out.clamp_(0.0, 1.0)
                 return
             for (y0, y1), wy in zip(rows.spans, rows.weights, strict=True):
                 for (x0, x1), wx in zip(cols.spans, cols.weights, strict=True):
-                    restored = self._forward(src[:, y0:y1, x0:x1], channels)
+                    restored = self._forward(src[:, y0:y1, x0:x1], channels, flips)
                     restored.mul_(torch.from_numpy(np.outer(wy, wx)))
                     out[:, y0:y1, x0:x1].add_(restored)
                     step()
@@ -610,14 +649,15 @@ class Deblurrer:
             out.div_(torch.from_numpy(cols.total())[None, None, :])
             out.clamp_(0.0, 1.0)
 
-    def _forward(self, piece: torch.Tensor, channels: int) -> torch.Tensor:
-        """One tile (C, h, w) through the network; returns float32 (C, h, w) on the CPU."""
+    def _forward(self, piece: torch.Tensor, channels: int, flips: bool) -> torch.Tensor:
+        """One tile (C, h, w) through the network (and its flips); returns float32 (C, h, w)
+        on the CPU."""
         x = piece.to(self.device, dtype=torch.float32, non_blocking=True).unsqueeze(0)
         if channels == 1:
             x = x.expand(-1, 3, -1, -1)
         with _autocast(self.device, self.precision):
             y = self.net(x.contiguous())
-            if self.tta:  # the mean over the four flips, each flipped back
+            if flips:  # the mean over the four flips, each flipped back
                 y = y.float()
                 for dims in _FLIPS:
                     y = y + self.net(x.flip(dims).contiguous()).float().flip(dims)
@@ -656,7 +696,7 @@ def _progress(progress: bool | ProgressCallback, total: int) -> Iterator[Callabl
 
 @functools.lru_cache(maxsize=4)
 def _cached(
-    model: str, device: str, precision: str, weights: str | None = None, tta: bool = False
+    model: str, device: str, precision: str, weights: str | None = None, tta: Tta = False
 ) -> Deblurrer:
     return Deblurrer(model, weights=weights, device=device, precision=precision, tta=tta)  # type: ignore[arg-type]
 
@@ -667,12 +707,12 @@ def cached_deblurrer(
     weights: str | Path | None = None,
     device: str = _AUTO,
     precision: Precision = "fp32",
-    tta: bool = False,
+    tta: Tta = False,
 ) -> Deblurrer:
     """The :class:`Deblurrer` for ``(model, weights, device, precision, tta)``, loaded once and
     kept (the four most recent), with the default tiling."""
     path = None if weights is None else str(weights)
-    return _cached(model, str(device), precision, path, bool(tta))
+    return _cached(model, str(device), precision, path, check_tta(tta))
 
 
 def deblur(
@@ -683,7 +723,7 @@ def deblur(
     precision: Precision = "fp32",
     tile: int | None = DEFAULT_TILE,
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
-    tta: bool = False,
+    tta: Tta = False,
 ) -> np.ndarray:
     """Restore a blurred photo with a restoration network, in one call.
 
@@ -698,7 +738,8 @@ def deblur(
         precision: ``"fp32"``, ``"fp16"`` (GPU only) or ``"bf16"``.
         tile: tile side in pixels; ``None`` or 0 for the whole image at once.
         tile_overlap: least overlap between tiles, in pixels.
-        tta: average over the four flips of the picture (four times the cost).
+        tta: average over the four flips of the picture (four times the cost); ``"auto"``:
+            for pictures of at most :data:`TTA_AUTO_MAX_PIXELS`.
 
     Returns:
         float32 array of the same shape, clipped to [0, 1].
@@ -712,5 +753,5 @@ def deblur(
         >>> photo = unblur.read_image("shot.jpg")  # doctest: +SKIP
         >>> sharp = unblur.deblur(photo.pixels)  # doctest: +SKIP
     """
-    deblurrer = _cached(model, str(device), precision, None, bool(tta))
+    deblurrer = _cached(model, str(device), precision, None, check_tta(tta))
     return deblurrer._restore_array(image, tile or None, tile_overlap, False)

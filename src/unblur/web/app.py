@@ -5,8 +5,9 @@ Routes (all JSON unless said):
 
 * ``GET /``: the page (``static/index.html``; script and style beside it).
 * ``GET /api/options``: methods, models, limits, the A/B methods.
-* ``POST /api/jobs?method=M&model=N&name=F[&tta=true]``: the request body *is* the picture (what the
-  page's ``fetch(url, {body: file})`` sends). Restores it with one method; answers the job.
+* ``POST /api/jobs?method=M&model=N&name=F[&tta=auto|true|false]``: the request body *is*
+  the picture (what the page's ``fetch(url, {body: file})`` sends). Restores it with one
+  method (flips: ``auto`` up to 2.1 megapixels, as ``unblur image``); answers the job.
 * ``POST /api/ab?name=F``: the same upload for a blind A/B comparison: two methods drawn at
   random, shown in random order.
 * ``GET /api/jobs/ID``: state, stage, progress, queue position, files, what was done.
@@ -85,6 +86,11 @@ class Vote(BaseModel):
     choice: str
 
 
+_TTA: dict[str, bool | str] = {"auto": "auto", "true": True, "false": False}
+"""The ``tta`` query's values: flips for pictures up to 2.1 megapixels (as ``unblur image``),
+always, never."""
+
+
 def _models() -> list[str]:
     from unblur.models import get_spec, list_models
 
@@ -157,7 +163,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         methods: tuple[str, ...],
         model: str,
         name: str,
-        tta: bool = False,
+        tta: bool | str = "auto",
     ) -> Job:
         """Stream the body into a new job's folder, check it is a picture, queue the job."""
         limit = settings.max_upload_bytes
@@ -215,14 +221,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
         method: str = "auto",
         model: str = "auto",
         name: str | None = None,
-        tta: bool = False,
+        tta: str = "auto",
     ) -> dict[str, Any]:
+        if tta not in _TTA:
+            raise HTTPException(400, f"unknown tta {tta!r}; choose auto, true or false")
         if method not in METHODS:
             raise HTTPException(400, f"unknown method {method!r}; choose {', '.join(METHODS)}")
         if model != "auto" and model not in models:
             raise HTTPException(400, f"unknown model {model!r}; choose {', '.join(models)}")
         chosen = models[0] if model == "auto" else model
-        job = await receive(request, "restore", (method,), chosen, _check_name(name), tta)
+        job = await receive(request, "restore", (method,), chosen, _check_name(name), _TTA[tta])
         return job.public(jobs.position(job.id))
 
     @app.post("/api/ab", status_code=202)

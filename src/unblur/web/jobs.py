@@ -59,7 +59,8 @@ class Job:
         error: the one-line message of a failed job.
         files: what it wrote: kind -> file name inside ``folder``.
         info: what the restoration reported (method ran, reason, seconds, size, flips).
-        tta: the network also restores the picture flipped three ways and averages (4x time).
+        tta: the network also restores the picture flipped three ways and averages (4x time):
+            ``True``, ``False``, or ``"auto"`` for pictures up to 2.1 megapixels.
     """
 
     id: str
@@ -76,7 +77,7 @@ class Job:
     files: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
-    tta: bool = False
+    tta: bool | str = "auto"
 
     def public(self, position: int | None = None) -> dict[str, Any]:
         """What the page may see (an A/B job does not tell its methods until voted on)."""
@@ -244,7 +245,7 @@ class Worker:
             "share": result.share if result.method == "blind" and result.model else None,
             "polish": result.polish,  # ... and the share of the network run on the deconvolution
             "seconds": round(result.seconds, 2),
-            "tta": job.tta and result.method == "network",
+            "tta": result.flips,
             "width": image.width,
             "height": image.height,
         }

@@ -106,9 +106,9 @@ async function restoreFile(file) {
   try {
     const method = $("method").value;
     const model = $("model").value;
-    const tta = $("tta").checked ? "&tta=true" : "";
+    const tta = $("tta").value;
     const job = await upload(
-      `/api/jobs?method=${method}&model=${encodeURIComponent(model)}${tta}`, file);
+      `/api/jobs?method=${method}&model=${encodeURIComponent(model)}&tta=${tta}`, file);
     const done = await follow(job.id, (j) => setProgress($("progress"), $("stage"), j));
     await showResult(done);
   } catch (err) {
