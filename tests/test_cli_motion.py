@@ -1,4 +1,5 @@
-"""``unblur motion`` and ``unblur image --method motion`` end to end, in real subprocesses."""
+"""``unblur motion`` and ``unblur image --method motion`` end to end, through
+``unblur.cli.main``."""
 
 from __future__ import annotations
 
