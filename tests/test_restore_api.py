@@ -215,10 +215,15 @@ def test_blend_and_the_blind_share() -> None:
 
 def test_evidence_records_each_window_agreement_and_texture() -> None:
     blurred, _, _ = _shaken()
-    ev = auto.uniform_blur_evidence(blurred, 21)
+    ev = auto.uniform_blur_evidence(blurred, 21, workers=1)
     assert len(ev.agreements) == len(ev.textures) == len(ev.kernels) >= 2
     assert ev.agreement_large == pytest.approx(float(np.median(ev.agreements)))
     assert all(t > 0 for t in ev.textures)
+    # on three threads side by side: the very same evidence, in the same order
+    threaded = auto.uniform_blur_evidence(blurred, 21, workers=3)
+    assert threaded.windows == ev.windows and threaded.agreements == ev.agreements
+    assert all(np.array_equal(a, b) for a, b in zip(threaded.kernels, ev.kernels, strict=True))
+    assert np.array_equal(threaded.kernel, ev.kernel) and threaded.agreement == ev.agreement
 
 
 def test_motion_spread_tells_uniform_from_varying_motion() -> None:

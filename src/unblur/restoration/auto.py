@@ -31,6 +31,7 @@ al.'s benchmark), a colour one as sRGB-encoded camera output to be linearised.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -176,8 +177,13 @@ def uniform_blur_evidence(
     side: int = WINDOW_SIDE,
     picture: np.ndarray | None = None,
     device: str = "cpu",
+    workers: int | None = None,
 ) -> Evidence:
     """Estimate a kernel on several windows and measure how well they agree.
+
+    The windows' kernels are estimated side by side on ``workers`` threads (the FFTs and
+    array arithmetic release the GIL); each is estimated exactly as alone, so the evidence
+    does not depend on the number of threads.
 
     Args:
         image: blurred ``(H, W)`` or ``(H, W, C)`` float image in ``[0, 1]``, in the colour
@@ -191,6 +197,8 @@ def uniform_blur_evidence(
             :func:`motion_spread` is measured when the kernels and the noise allow
             deconvolution (only then does it matter).
         device: torch device for the motion network.
+        workers: threads for the kernel estimates (``None``: torch's thread count, which
+            ``--threads`` sets).
 
     Returns:
         An :class:`Evidence`; ``agreement`` and ``agreement_large`` are ``nan`` when the
@@ -208,14 +216,19 @@ def uniform_blur_evidence(
         spots = _windows(grey, side, windows)
     if side < 2 * kernel_size:
         return Evidence(float("nan"), noise, [], [])
-    kernels, kept = [], []
-    for y, x, s in spots:
-        result = blind.estimate_kernel(grey[y : y + s, x : x + s], kernel_size)
-        if not result.flat:
-            kernels.append(result.kernel)
-            kept.append((y, x, s))
-    if len(kernels) < MIN_WINDOWS:
-        return Evidence(float("nan"), noise, kernels, kept)
+    workers = _workers() if workers is None else max(1, int(workers))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # the large window takes longest: started first where there are threads for it (it is
+        # only needed when two windows show blur, so one thread waits to know that)
+        early = pool.submit(_large_kernel, grey, kernel_size) if workers > 1 else None
+        results = list(pool.map(lambda spot: _window_kernel(grey, spot, kernel_size), spots))
+        kept = [spot for spot, result in zip(spots, results, strict=True) if not result.flat]
+        kernels = [result.kernel for result in results if not result.flat]
+        if len(kernels) < MIN_WINDOWS:
+            if early is not None:
+                early.cancel()
+            return Evidence(float("nan"), noise, kernels, kept)
+        large = early.result() if early is not None else _large_kernel(grey, kernel_size)
     n = len(kernels)
     scores = np.eye(n)
     for i in range(n):
@@ -223,7 +236,6 @@ def uniform_blur_evidence(
             scores[i, j] = scores[j, i] = kernel_agreement(kernels[i], kernels[j])
     pairs = scores[np.triu_indices(n, 1)]
     best = int(np.argmax(scores.sum(axis=1)))
-    large = blind.estimate_kernel_windowed(grey, kernel_size)
     kernel = None if large.flat else large.kernel
     agreements = [] if kernel is None else [kernel_agreement(k, kernel) for k in kernels]
     textures = [_texture(grey[y : y + s, x : x + s]) for y, x, s in kept]
@@ -244,6 +256,24 @@ def uniform_blur_evidence(
         agreements,
         textures,
     )
+
+
+def _window_kernel(
+    grey: np.ndarray, spot: tuple[int, int, int], kernel_size: int
+) -> blind.BlindResult:
+    y, x, side = spot
+    return blind.estimate_kernel(grey[y : y + side, x : x + side], kernel_size)
+
+
+def _large_kernel(grey: np.ndarray, kernel_size: int) -> blind.BlindResult:
+    return blind.estimate_kernel_windowed(grey, kernel_size)
+
+
+def _workers() -> int:
+    """torch's intra-op thread count: what ``--threads`` sets (default: the cores)."""
+    import torch
+
+    return max(1, torch.get_num_threads())
 
 
 def motion_spread(picture: np.ndarray, *, device: str = "cpu") -> float:
