@@ -129,6 +129,7 @@ def test_a_blend_says_what_it_blended(client: TestClient) -> None:
     assert info["ran"] == "blind" and info["model"] == "nafnet-fast", info
     assert info["share"] == auto.BLIND_SHARE and "blended" in info["reason"]
     assert info["polish"] == auto.BLIND_POLISH
+    assert info["tta"] is True  # the network's two passes in the blend, with the flips
 
 
 def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:

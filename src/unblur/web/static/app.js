@@ -128,6 +128,7 @@ async function showResult(job) {
     const polish = info.polish || 0;
     text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share - polish)}`;
     if (polish) text += ` + network on the deconvolution ${pct(polish)}`;
+    if (info.tta) text += ", flips";
   } else if (info.model) text += ` (${info.model}${info.tta ? ", flips" : ""})`;
   text += ` · ${info.seconds} s`;
   if (info.reason && info.reason !== "asked for") text += ` · ${info.reason}`;
