@@ -717,6 +717,9 @@ def run(args: argparse.Namespace, argv: Sequence[str], sizes: Sizes) -> int:
         raise ModelError(f"model {args.model!r} has no weights file name; pass --target FILE")
     if not args.data.is_dir():
         raise InputError("no such data folder (pass --data DIR)", args.data)
+    from unblur.train.checkpoint import weights_file
+
+    args.candidate = weights_file(args.candidate)  # a run or checkpoint folder: its checkpoint
     log(f"loading the candidate {args.candidate}")
     net, source = load_candidate(args.model, args.candidate)
     size = weights_bytes(net)

@@ -435,6 +435,14 @@ def test_mean_weights_averages_files_and_checkpoints(tmp_path: Path) -> None:
         checkpoint.mean_weights([a, tmp_path / "other.safetensors"], out)
     with pytest.raises(InputError, match="at least two"):
         checkpoint.mean_weights([a], out)
+    # a checkpoint folder or its run folder stands for its last.safetensors
+    checkpoint.mean_weights([a, ckpt], out, shares=[0.3, 0.7])
+    assert all(torch.allclose(load_file(out)[k], ema[k] + 0.3, atol=1e-6) for k in ema)
+    checkpoint.mean_weights([a, ckpt.parent], out, shares=[0.3, 0.7])
+    assert all(torch.allclose(load_file(out)[k], ema[k] + 0.3, atol=1e-6) for k in ema)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="without a training checkpoint"):
+        checkpoint.mean_weights([a, tmp_path / "empty"], out)
     proc = subprocess.run(
         [sys.executable, "-m", "unblur.train.checkpoint", "mean", str(out), str(a), "nope.st"],
         capture_output=True,

@@ -55,6 +55,7 @@ __all__ = [
     "save_weights",
     "slim",
     "tensors_sha256",
+    "weights_file",
 ]
 
 CHECKPOINT_LIMIT_BYTES = 50 * 1024 * 1024
@@ -342,9 +343,26 @@ def fork(run: Path, new: Path) -> int:
     return int(state["step"])
 
 
+def weights_file(path: Path) -> Path:
+    """``path`` itself for a file; for a checkpoint folder (``RUN/ckpt``) or a run folder
+    (``RUN``), its checkpoint's ``last.safetensors``.
+
+    Raises:
+        InputError: a folder that holds no checkpoint.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for candidate in (path / "last.safetensors", path / "ckpt" / "last.safetensors"):
+        if candidate.is_file():
+            return candidate
+    raise InputError("a folder without a training checkpoint (no last.safetensors)", path)
+
+
 def _weights_of(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Plain weights of a weights file, or a training checkpoint's EMA weights; with the
-    weights file's metadata (a checkpoint's: none)."""
+    """Plain weights of a weights file, or a training checkpoint's EMA weights (the file, or
+    its checkpoint or run folder); with the weights file's metadata (a checkpoint's: none)."""
+    path = weights_file(path)
     tensors, metadata = _read_safetensors(path)
     if _STATE_KEY not in metadata:
         return tensors, metadata
