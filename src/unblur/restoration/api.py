@@ -232,9 +232,12 @@ def restore(
     result_kernel = None
     estimate = None
     model_name = None
+    flips = False
     used_space: str | None = chosen_space
     if method == "network":
-        restored, model_name = _network(colour, model, weights, deblurrer, device, tta, progress)
+        restored, model_name, flips = _network(
+            colour, model, weights, deblurrer, device, tta, progress
+        )
         used_space = None
     elif method == "kernel":
         from unblur.restoration import deconv
@@ -252,12 +255,12 @@ def restore(
             from unblur.restoration.auto import blend
 
             deconvolved = np.clip(restored, 0.0, 1.0)
-            network_restored, model_name = _network(
+            network_restored, model_name, flips = _network(
                 colour, model, weights, deblurrer, device, tta, progress
             )
             polished = None
             if polish:  # the network run on the deconvolution: its ringing and noise taken out
-                polished, _ = _network(
+                polished, _, _ = _network(
                     deconvolved, model, weights, deblurrer, device, tta, progress
                 )
             restored = blend(deconvolved, network_restored, share, polished, polish or 0.0)
@@ -296,7 +299,7 @@ def restore(
         evidence=evidence,
         share=share,
         polish=polish if share is not None and share < 1.0 else None,
-        flips=model_name is not None and _flips(colour, model, weights, deblurrer, device, tta),
+        flips=flips,
     )
 
 
@@ -308,28 +311,14 @@ def _network(
     device: str,
     tta: bool | str,
     progress: bool | Callable[[int, int], None],
-) -> tuple[np.ndarray, str]:
+) -> tuple[np.ndarray, str, bool]:
+    """The network's restoration, its name, and whether it averaged over the flips."""
     from unblur.restoration import network
 
     if deblurrer is None:
         deblurrer = network.cached_deblurrer(model, weights=weights, device=device, tta=tta)
-    return deblurrer.restore(colour, progress=progress), deblurrer.name
-
-
-def _flips(
-    colour: np.ndarray,
-    model: str,
-    weights: str | Path | None,
-    deblurrer: Deblurrer | None,
-    device: str,
-    tta: bool | str,
-) -> bool:
-    """Whether the network's passes over ``colour`` averaged over its flips."""
-    from unblur.restoration import network
-
-    if deblurrer is None:
-        deblurrer = network.cached_deblurrer(model, weights=weights, device=device, tta=tta)
-    return deblurrer.flips_for(*colour.shape[:2])
+    flips = deblurrer.flips_for(*colour.shape[:2])
+    return deblurrer.restore(colour, progress=progress), deblurrer.name, flips
 
 
 def _blind(

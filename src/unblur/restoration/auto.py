@@ -224,9 +224,7 @@ def uniform_blur_evidence(
         results = list(pool.map(lambda spot: _window_kernel(grey, spot, kernel_size), spots))
         kept = [spot for spot, result in zip(spots, results, strict=True) if not result.flat]
         kernels = [result.kernel for result in results if not result.flat]
-        if len(kernels) < MIN_WINDOWS:
-            if early is not None:
-                early.cancel()
+        if len(kernels) < MIN_WINDOWS:  # (a large window already started runs to its end)
             return Evidence(float("nan"), noise, kernels, kept)
         large = early.result() if early is not None else _large_kernel(grey, kernel_size)
     n = len(kernels)
