@@ -19,7 +19,8 @@ Usage (from the repository root; about 1 minute a variant on one core)::
         [--weights FILE] [--data ../shared/data] [--crop 720] [--pair-crop 1280]
 
 A variant is ``WINDOW@TILE`` with WINDOW a number of pixels or ``global`` and TILE a number of
-pixels or ``whole``; ``+tta`` adds the four-flip average (``unblur image --tta``).
+pixels or ``whole``; ``+tta`` adds the eight turns and flips (``unblur image --tta``; the
+four flips until 2026-12-07).
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ Usage::
     python benchmarks/restore_quality.py --data ../shared/data [--models nafnet-fast]
         [--sun-limit 10] [--auto] [--blind] [--motion] [--tta] [--json out.json] [--pictures DIR]
 
-The model rows are the network without the flips (``unblur image --method network --no-tta``);
-``--tta`` adds each model with them. ``--auto`` scores the default, ``unblur image``: auto,
-with the flips on its network passes for pictures up to 2.1 megapixels (every set here);
-``--tta`` with ``--auto`` adds auto without them (``--no-tta``).
+The model rows are the network in one pass (``unblur image --method network --no-tta``);
+``--tta`` adds each model averaged over the picture's eight turns and flips (``--tta``).
+``--auto`` scores the default, ``unblur image``: auto, its network passes turned and flipped
+as ``tta="auto"`` does (eight passes up to 1280x720: every set here); ``--tta`` with
+``--auto`` adds auto in one pass (``--no-tta``).
 
 All methods go through ``unblur.restore`` (``network`` with the named models, ``auto``,
 ``blind``, ``motion``), as ``unblur image`` does. Sets on disk are read as ``unblur eval``
@@ -164,7 +165,8 @@ def main() -> None:
     parser.add_argument(
         "--tta",
         action="store_true",
-        help="also score each model with flips (--tta), and with --auto, auto without (--no-tta)",
+        help="also score each model with its eight turns and flips (--tta), and with --auto, "
+        "auto in one pass (--no-tta)",
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--pictures", type=Path, default=None)
@@ -186,11 +188,11 @@ def main() -> None:
         for n in names:
             flips = Deblurrer(n, weights=args.weights, device="cpu", tta=True)
             restorers[f"{n} --tta"] = ApiRestorer("network", flips)
-    if args.auto:  # as unblur image: flips on the network passes up to 2.1 megapixels
+    if args.auto:  # as unblur image: turns and flips by the picture's size
         name = names[0] if names else DEFAULT_MODEL
         default = Deblurrer(name, weights=args.weights, device="cpu", tta="auto")
         restorers["auto (the default)"] = ApiRestorer("auto", default)
-        if args.tta:  # auto without the flips (unblur image --no-tta)
+        if args.tta:  # auto in one pass (unblur image --no-tta)
             plain = nets.get(name) or Deblurrer(name, weights=args.weights, device="cpu")
             restorers["auto --no-tta"] = ApiRestorer("auto", plain)
     if args.blind:

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="nafnet-fast")
     p.add_argument("--weights", type=Path, default=None, help="default: the shipped weights")
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
-    p.add_argument("--tta", action="store_true", help="average over four flips")
+    p.add_argument("--tta", action="store_true", help="average over the eight turns and flips")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

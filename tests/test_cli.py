@@ -524,10 +524,10 @@ def test_net_tta_averages_flips(tmp_path: Path, fast_weights: Path) -> None:
     plain, tta, default = (io.read_image(outs[n]).pixels for n in ("plain", "tta", "default"))
     assert plain.shape == tta.shape == (70, 100, 3)
     assert np.abs(plain - tta).mean() > 1e-3
-    # by default a picture this small (under 2.1 megapixels) is restored with the flips
+    # by default a picture this small (under 1.05 megapixels) gets all eight turns and flips
     np.testing.assert_array_equal(default, tta)
-    assert "averaged over 4 flips" in proc.stderr
-    # what the library's four-flip average gives, up to the 8-bit file
+    assert "averaged over 8 turns and flips" in proc.stderr
+    # what the library's eight-pass average gives, up to the 8-bit file
     deblurrer = network.Deblurrer(DEFAULT_MODEL, weights=fast_weights, device="cpu", tta=True)
     expected = deblurrer.restore(io.read_image(path).pixels)
     np.testing.assert_allclose(tta, expected, atol=1 / 255 + 1e-6)

@@ -280,18 +280,43 @@ def test_pooling_window_comes_from_the_weights_metadata(weights_dir: Path) -> No
     assert network.parse_local_pool(network.format_local_pool(288)) == 288
 
 
-def test_tta_averages_the_four_flips(photo: np.ndarray) -> None:
-    net = tiny_net(seed=3)
-    plain = Deblurrer(net, device="cpu", tile=None, local_pool=None)
+def _four_flips(net: torch.nn.Module, photo: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(photo).permute(2, 0, 1)[None]
     with torch.no_grad():  # the network's own output for each flip, flipped back, unclipped
         flips = [net(x.flip(d)).flip(d) for d in ((), (-1,), (-2,), (-2, -1))]
-    expected = torch.stack(flips).mean(0).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return torch.stack(flips).mean(0).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+
+
+def _eight_symmetries(net: torch.nn.Module, photo: np.ndarray) -> np.ndarray:
+    """The square's eight symmetries built another way: four quarter turns, each mirrored."""
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    outs = []
+    with torch.no_grad():
+        for k in range(4):
+            for mirror in (False, True):
+                t = torch.rot90(x, k, (-2, -1))
+                t = t.flip(-1) if mirror else t
+                y = net(t.contiguous())
+                y = y.flip(-1) if mirror else y
+                outs.append(torch.rot90(y, -k, (-2, -1)))
+    return torch.stack(outs).mean(0).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+
+
+def test_tta_averages_the_eight_turns_and_flips(photo: np.ndarray) -> None:
+    net = tiny_net(seed=3)
+    plain = Deblurrer(net, device="cpu", tile=None, local_pool=None)
     tta = Deblurrer(net, device="cpu", tile=None, local_pool=None, tta=True)
     assert tta.tta and "tta=True" in repr(tta)
-    np.testing.assert_allclose(tta.restore(photo), expected, atol=2e-5)
-    assert psnr(tta.restore(photo), plain.restore(photo)) < 60  # the flips change the result
-    # tiled, the four-flip average still agrees with the whole picture's
+    assert (tta.passes_for(*photo.shape[:2]), tta.passes_for(9000, 9000)) == (8, 8)
+    assert plain.passes_for(*photo.shape[:2]) == 1
+    eight = tta.restore(photo)
+    np.testing.assert_allclose(eight, _eight_symmetries(net, photo), atol=2e-5)
+    assert psnr(eight, plain.restore(photo)) < 60  # the ensemble changes the result
+    assert psnr(eight, _four_flips(net, photo)) < 60  # and the turns add to the flips
+    # not square: the transposed passes are restored and turned back to the picture's shape
+    wide = photo[:40]
+    np.testing.assert_allclose(tta.restore(wide), _eight_symmetries(net, wide), atol=2e-5)
+    # tiled, the eight-pass average still agrees with the whole picture's
     tiled = Deblurrer(net, device="cpu", tile=128, tile_overlap=48, local_pool=32, tta=True)
     whole = Deblurrer(net, device="cpu", tile=None, local_pool=32, tta=True)
     assert psnr(tiled.restore(photo), whole.restore(photo)) > 45
@@ -300,22 +325,32 @@ def test_tta_averages_the_four_flips(photo: np.ndarray) -> None:
     assert tta.restore(gray).shape == gray.shape
 
 
-def test_tta_auto_flips_small_pictures_only(photo: np.ndarray) -> None:
+def test_tta_auto_spends_by_the_picture_size(photo: np.ndarray) -> None:
     net = tiny_net(seed=3)
     height, width = photo.shape[:2]
     always = Deblurrer(net, device="cpu", tile=None, local_pool=None, tta=True)
     never = Deblurrer(net, device="cpu", tile=None, local_pool=None, tta=False)
-    auto = Deblurrer(
-        net, device="cpu", tile=None, local_pool=None, tta="auto", tta_max_pixels=height * width
-    )
-    assert "tta='auto'" in repr(auto)
-    assert auto.flips_for(height, width) and not auto.flips_for(height, width + 1)
-    np.testing.assert_array_equal(auto.restore(photo), always.restore(photo))
-    wider = np.concatenate([photo, photo[:, :8]], axis=1)  # one column over the limit
-    np.testing.assert_array_equal(auto.restore(wider), never.restore(wider))
-    # the default limit: full HD is flipped, a 12-megapixel photo is not
+
+    def auto(limit: int) -> Deblurrer:
+        return Deblurrer(
+            net, device="cpu", tile=None, local_pool=None, tta="auto", tta_max_pixels=limit
+        )
+
+    # all eight up to half the limit
+    eights = auto(2 * height * width)
+    assert "tta='auto'" in repr(eights)
+    assert eights.passes_for(height, width) == 8 and eights.passes_for(height, width + 1) == 4
+    np.testing.assert_array_equal(eights.restore(photo), always.restore(photo))
+    # the four flips up to the limit
+    fours = auto(height * width)
+    assert fours.passes_for(height, width) == 4 and fours.passes_for(height, width + 1) == 1
+    np.testing.assert_allclose(fours.restore(photo), _four_flips(net, photo), atol=2e-5)
+    wider = np.concatenate([photo, photo[:, :8]], axis=1)  # over the limit: one pass
+    np.testing.assert_array_equal(fours.restore(wider), never.restore(wider))
+    # the default limit: 1280x720 gets eight passes, full HD four, a 12-megapixel photo one
     default = Deblurrer(net, device="cpu", tta="auto")
-    assert default.flips_for(1080, 1920) and not default.flips_for(3000, 4000)
+    passes = [default.passes_for(h, w) for h, w in ((720, 1280), (1080, 1920), (3000, 4000))]
+    assert passes == [8, 4, 1]
     with pytest.raises(ConfigError, match="tta must be"):
         Deblurrer(net, device="cpu", tta="yes")  # type: ignore[arg-type]
 

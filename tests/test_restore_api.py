@@ -117,26 +117,26 @@ def test_alpha_and_grey_pass_through() -> None:
 def test_network_result_records_the_model() -> None:
     img = np.random.default_rng(0).random((64, 80, 3)).astype(np.float32)
     result = restore(img, "network", tta=False)
-    assert (result.method, result.model, result.space, result.kernel, result.flips) == (
+    assert (result.method, result.model, result.space, result.kernel, result.passes) == (
         "network",
         "nafnet-fast",
         None,
         None,
-        False,
+        1,
     )
     assert result.pixels.shape == img.shape and result.pixels.dtype == np.float32
     assert result.describe().startswith("network (nafnet-fast): asked for [")
-    # tta: the shipped network's mean over the four flips, not the plain result
+    # tta: the shipped network's mean over the eight turns and flips, not the plain result
     from unblur.restoration.network import Deblurrer
 
     flipped = restore(img, "network", tta=True, device="cpu")
     expected = Deblurrer("nafnet-fast", device="cpu", tta=True).restore(img)
     np.testing.assert_allclose(flipped.pixels, expected, atol=1e-6)
     assert np.abs(flipped.pixels - result.pixels).max() > 1e-4
-    assert flipped.flips and "averaged over 4 flips" in flipped.describe()
-    # by default a picture under 2.1 megapixels gets the flips
+    assert flipped.passes == 8 and "averaged over 8 turns and flips" in flipped.describe()
+    # by default a picture under 1.05 megapixels gets all eight
     default = restore(img, "network", device="cpu")
-    assert default.flips
+    assert default.passes == 8
     np.testing.assert_array_equal(default.pixels, flipped.pixels)
 
 

@@ -109,9 +109,9 @@ def test_restore_job(client: TestClient, tmp_path: Path) -> None:
     )
     assert client.get(f"/api/jobs/{job['id']}/files/..%2Fvotes.sqlite3").status_code == 404
     assert client.get("/api/jobs/not-an-id").status_code == 404
-    assert job["info"]["tta"] is True  # by default a picture under 2.1 megapixels is flipped
+    assert job["info"]["tta"] == 8  # by default a small picture: eight turns and flips
     plain = finished(client, "method=network&tta=false", png_bytes())
-    assert plain["info"]["tta"] is False
+    assert plain["info"]["tta"] == 1
     assert client.post("/api/jobs?tta=maybe", content=png_bytes()).status_code == 400
 
 
@@ -129,7 +129,7 @@ def test_a_blend_says_what_it_blended(client: TestClient) -> None:
     assert info["ran"] == "blind" and info["model"] == "nafnet-fast", info
     assert info["share"] == auto.BLIND_SHARE and "blended" in info["reason"]
     assert info["polish"] == auto.BLIND_POLISH
-    assert info["tta"] is True  # the network's two passes in the blend, with the flips
+    assert info["tta"] == 8  # the network's two passes in the blend, turned and flipped
 
 
 def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_restore_job_with_flips(client: TestClient, tmp_path: Path) -> None:
 
     upload = png_bytes()
     job = finished(client, "method=network&tta=true", upload)
-    assert job["info"]["ran"] == "network" and job["info"]["tta"] is True
+    assert job["info"]["ran"] == "network" and job["info"]["tta"] == 8
     saved = tmp_path / "flips.png"
     saved.write_bytes(client.get(f"/api/jobs/{job['id']}/files/result").content)
     (tmp_path / "upload.png").write_bytes(upload)

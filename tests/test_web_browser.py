@@ -94,7 +94,8 @@ def test_upload_restore_and_vote_in_chromium(server: str, tmp_path: Path) -> Non
             page.set_input_files("#file", str(photo))
             page.wait_for_selector("#result", state="visible")
             assert page.evaluate("document.querySelector('#after').naturalWidth") == 64
-            assert "network" in page.inner_text("#info") and "flips" in page.inner_text("#info")
+            info = page.inner_text("#info")
+            assert "network" in info and "8 turns and flips" in info, info
             assert "/files/result" in (page.get_attribute("#download", "href") or "")
             page.fill("#slider", "20")
             page.dispatch_event("#slider", "input")

@@ -342,7 +342,7 @@ class _Context:
         if model not in self.deblurrers:  # loaded once, shared by every sample
             from unblur.restoration.network import DEFAULT_MODEL, cached_deblurrer
 
-            self.deblurrers[model] = cached_deblurrer(  # flips as unblur image: up to 2.1 MP
+            self.deblurrers[model] = cached_deblurrer(  # turns and flips as unblur image
                 model or DEFAULT_MODEL, device=self.settings.device, tta="auto"
             )
         return self.deblurrers[model]
@@ -403,7 +403,7 @@ def _restore_one(
         "ran": result.method,
         "reason": result.reason,
         "model": result.model,
-        "flips": result.flips,
+        "passes": result.passes,  # turns and flips averaged (tta)
         "seconds": seconds,
         "s_per_mp": seconds / megapixels,
         "peak_mb": memory.mb,

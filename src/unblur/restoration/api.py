@@ -67,7 +67,8 @@ class Restoration:
         polish: with ``share``, the share of the network run on the deconvolution
             (:func:`unblur.restoration.auto.blind_polish`), the network's restoration of the
             input making up ``1 - share - polish``; else ``None``.
-        flips: whether the network's passes averaged over the picture's four flips (``tta``).
+        passes: how many turns and flips of the picture each network pass averaged over
+            (``tta``: 1, 4 or 8, :data:`unblur.restoration.network.PASSES`).
     """
 
     pixels: np.ndarray = field(repr=False)
@@ -81,7 +82,7 @@ class Restoration:
     evidence: Evidence | None = field(default=None, repr=False)
     share: float | None = None
     polish: float | None = None
-    flips: bool = False
+    passes: int = 1
 
     def describe(self) -> str:
         """One line for people: the method, its model or space, why, and the time."""
@@ -96,8 +97,10 @@ class Restoration:
             what += f" ({self.model})"
         elif self.space:
             what += f" ({self.space})"
-        if self.flips:
-            what += ", averaged over 4 flips"
+        if self.passes > 1:
+            from unblur.restoration.network import passes_name
+
+            what += ", " + passes_name(self.passes)
         return f"{what}: {self.reason} [{self.seconds:.1f} s]"
 
 
@@ -156,10 +159,11 @@ def restore(
         kernel_size: odd kernel side for ``blind`` and ``auto``; at least as long as the blur.
         frames: ``(previous, next)`` video frames for ``motion`` (two-frame network).
         device: torch device for the networks.
-        tta: the network also restores the picture flipped three ways and averages the four
-            results (+0.03 to +0.14 dB, four times the network's cost); ``"auto"`` (the
-            default) does so for pictures of at most 2.1 megapixels
-            (:data:`unblur.restoration.network.TTA_AUTO_MAX_PIXELS`). A given ``deblurrer``
+        tta: the network also restores the picture flipped three ways, and those four of its
+            transpose, and averages the eight results (+0.05 to +0.17 dB, eight times the
+            network's cost); ``"auto"`` (the default) runs the eight for pictures up to 1.05
+            megapixels (1280x720), the four flips up to 2.1 (full HD), one pass above
+            (:meth:`unblur.restoration.network.Deblurrer.passes_for`). A given ``deblurrer``
             keeps its own.
         progress: show a progress bar (or call ``progress(done, total)``) over the network's
             tiles or the varying deconvolution's patches.
@@ -232,10 +236,10 @@ def restore(
     result_kernel = None
     estimate = None
     model_name = None
-    flips = False
+    passes = 1
     used_space: str | None = chosen_space
     if method == "network":
-        restored, model_name, flips = _network(
+        restored, model_name, passes = _network(
             colour, model, weights, deblurrer, device, tta, progress
         )
         used_space = None
@@ -255,7 +259,7 @@ def restore(
             from unblur.restoration.auto import blend
 
             deconvolved = np.clip(restored, 0.0, 1.0)
-            network_restored, model_name, flips = _network(
+            network_restored, model_name, passes = _network(
                 colour, model, weights, deblurrer, device, tta, progress
             )
             polished = None
@@ -299,7 +303,7 @@ def restore(
         evidence=evidence,
         share=share,
         polish=polish if share is not None and share < 1.0 else None,
-        flips=flips,
+        passes=passes,
     )
 
 
@@ -311,14 +315,14 @@ def _network(
     device: str,
     tta: bool | str,
     progress: bool | Callable[[int, int], None],
-) -> tuple[np.ndarray, str, bool]:
-    """The network's restoration, its name, and whether it averaged over the flips."""
+) -> tuple[np.ndarray, str, int]:
+    """The network's restoration, its name, and how many turns and flips it averaged."""
     from unblur.restoration import network
 
     if deblurrer is None:
         deblurrer = network.cached_deblurrer(model, weights=weights, device=device, tta=tta)
-    flips = deblurrer.flips_for(*colour.shape[:2])
-    return deblurrer.restore(colour, progress=progress), deblurrer.name, flips
+    passes = deblurrer.passes_for(*colour.shape[:2])
+    return deblurrer.restore(colour, progress=progress), deblurrer.name, passes
 
 
 def _blind(

@@ -31,13 +31,15 @@ shape) and runs it on images of any size:
   (nafnet-fast: ``None``, global over the 1024 px tiles, measured best on real
   GoPro-type frames and as good on the synthetic kinds), else
   ``DEFAULT_LOCAL_POOL`` = 1.5 x a 128 px crop.
-* **flips** (``tta=True``): the network also restores each tile flipped
-  left-right, upside down and both, and the four results are averaged: +0.03 to
-  +0.14 dB on every evaluation set (+0.14 on real GoPro blur; BENCHMARKS.md), at four
-  times the network's cost. ``tta="auto"`` flips pictures of at most
-  :data:`TTA_AUTO_MAX_PIXELS` (full HD and smaller), where the four passes cost seconds,
-  and not larger photos, where they would cost a minute (a 12-megapixel photo: 27 s
-  without, 87 s with on two CPU cores).
+* **turns and flips** (``tta``, the self-ensemble of Lim et al. 2017): the network also
+  restores each tile flipped left-right, upside down and both, and the same four of its
+  transpose (the eight symmetries of the square, each undone on the result), and the
+  results are averaged. The four flips gain +0.03 to +0.14 dB on every evaluation set (+0.14
+  on real GoPro blur), the four transposes +0.02 to +0.03 dB more (BENCHMARKS.md), at eight
+  times the network's cost. ``tta=True`` runs all eight; ``tta="auto"`` spends at most
+  four passes of a :data:`TTA_AUTO_MAX_PIXELS` picture: all eight up to half of it (1280x720
+  and smaller), the four flips up to it (full HD), one pass above, where more would cost
+  a minute (a 12-megapixel photo: 27 s with one pass, 87 s with four, on two CPU cores).
 
 The network works on the stored (sRGB-encoded) values, as it was trained; gray
 images are given to it as three equal channels and its output is averaged back
@@ -74,6 +76,7 @@ __all__ = [
     "DEFAULT_TILE",
     "DEFAULT_TILE_OVERLAP",
     "LOCAL_POOL_KEY",
+    "PASSES",
     "PRECISIONS",
     "TTA_AUTO_MAX_PIXELS",
     "Deblurrer",
@@ -84,6 +87,7 @@ __all__ = [
     "format_local_pool",
     "load_restore_model",
     "parse_local_pool",
+    "passes_name",
     "resolve_device",
     "tile_grid",
     "weights_local_pool",
@@ -113,21 +117,33 @@ Precision = Literal["fp32", "fp16", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 
 TTA_AUTO_MAX_PIXELS: int = 2_100_000
-"""Largest picture (width x height) that ``tta="auto"`` restores with the flips: 1920x1080
-(2.07 MP) and smaller. On two CPU cores a 1280x720 frame took 1.2 s without and 3.9 s with
-them, a 4000x3000 photo 27 s and 87 s (BENCHMARKS.md, "The flips by default")."""
+"""Largest picture (width x height) that ``tta="auto"`` restores with the four flips: 1920x1080
+(2.07 MP) and smaller; it restores pictures of at most half of it (1280x720 and smaller) with
+all eight turns and flips, the same network time. On two CPU cores a 1280x720 frame took
+1.2 s with one pass and 3.9 s with four, a 4000x3000 photo 27 s and 87 s (BENCHMARKS.md,
+"The flips by default")."""
 
 Tta = bool | Literal["auto"]
-"""Whether a :class:`Deblurrer` averages over the flips: always, never, or ``"auto"``
-(pictures up to :data:`TTA_AUTO_MAX_PIXELS`)."""
+"""Whether a :class:`Deblurrer` averages over the turns and flips: always (all eight), never,
+or ``"auto"`` (:meth:`Deblurrer.passes_for`)."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each tile."""
 
 _AUTO = "auto"
 
-_FLIPS: tuple[tuple[int, ...], ...] = ((-1,), (-2,), (-2, -1))
-"""The flips ``tta`` adds to the picture as it is: left-right, upside down, both."""
+_FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+"""The flips of the self-ensemble: none, left-right, upside down, both; the eight passes
+add them to the transpose too."""
+
+PASSES: tuple[int, ...] = (1, 4, 8)
+"""How many network passes a tile can be averaged over: itself, its four flips, or the
+four flips of it and of its transpose."""
+
+
+def passes_name(passes: int) -> str:
+    """How people read a self-ensemble of ``passes`` network passes ("" for one pass)."""
+    return {1: "", 4: "averaged over 4 flips", 8: "averaged over 8 turns and flips"}[passes]
 
 
 def check_tta(tta: object) -> Tta:
@@ -451,10 +467,12 @@ class Deblurrer:
             named model, the window written in its weights' metadata, else the
             registry's ``meta["local_pool"]``, else :data:`DEFAULT_LOCAL_POOL`; a
             module's own setting is left alone.
-        tta: also restore each tile flipped left-right, upside down and both, and
-            average the four results (four times the cost); ``"auto"``: only for pictures of
-            at most ``tta_max_pixels``.
-        tta_max_pixels: the largest picture ``tta="auto"`` flips (width x height).
+        tta: also restore each tile flipped left-right, upside down and both, and those four
+            of its transpose, and average the eight results (eight times the cost);
+            ``"auto"``: at most four passes' worth of a ``tta_max_pixels`` picture
+            (:meth:`passes_for`).
+        tta_max_pixels: the largest picture ``tta="auto"`` flips (width x height); it
+            turns and flips pictures up to half of it.
 
     Raises:
         ModelError: unknown model, missing or unfit weights, a model that needs a
@@ -519,11 +537,14 @@ class Deblurrer:
             f"tile_overlap={self.tile_overlap}, local_pool={self.local_pool}, tta={self.tta!r})"
         )
 
-    def flips_for(self, height: int, width: int) -> bool:
-        """Whether a ``height`` x ``width`` picture is restored with the flips."""
-        if self.tta == _AUTO:
-            return height * width <= self.tta_max_pixels
-        return bool(self.tta)
+    def passes_for(self, height: int, width: int) -> int:
+        """How many network passes a ``height`` x ``width`` picture's tiles are averaged over
+        (:data:`PASSES`): 8 with ``tta=True``, 1 with ``False``; ``"auto"`` spends at most four
+        passes of a ``tta_max_pixels`` picture: 8 up to half of it, 4 up to it, else 1."""
+        if self.tta != _AUTO:
+            return 8 if self.tta else 1
+        pixels = height * width
+        return 8 if 2 * pixels <= self.tta_max_pixels else 4 if pixels <= self.tta_max_pixels else 1
 
     def _apply_local_pool(self) -> None:
         if not hasattr(self.net, "set_local_pool"):
@@ -630,17 +651,17 @@ class Deblurrer:
         rows = _Axis.build(height, tile, overlap, multiple)
         cols = _Axis.build(width, tile, overlap, multiple)
         total = len(rows.spans) * len(cols.spans)
-        flips = self.flips_for(height, width)
+        passes = self.passes_for(height, width)
         self._apply_local_pool()
         with torch.inference_mode(), _progress(progress, total) as step:
             if total == 1:
-                out.copy_(self._forward(src, channels, flips))
+                out.copy_(self._forward(src, channels, passes))
                 step()
                 out.clamp_(0.0, 1.0)
                 return
             for (y0, y1), wy in zip(rows.spans, rows.weights, strict=True):
                 for (x0, x1), wx in zip(cols.spans, cols.weights, strict=True):
-                    restored = self._forward(src[:, y0:y1, x0:x1], channels, flips)
+                    restored = self._forward(src[:, y0:y1, x0:x1], channels, passes)
                     restored.mul_(torch.from_numpy(np.outer(wy, wx)))
                     out[:, y0:y1, x0:x1].add_(restored)
                     step()
@@ -649,19 +670,24 @@ class Deblurrer:
             out.div_(torch.from_numpy(cols.total())[None, None, :])
             out.clamp_(0.0, 1.0)
 
-    def _forward(self, piece: torch.Tensor, channels: int, flips: bool) -> torch.Tensor:
-        """One tile (C, h, w) through the network (and its flips); returns float32 (C, h, w)
-        on the CPU."""
+    def _forward(self, piece: torch.Tensor, channels: int, passes: int = 1) -> torch.Tensor:
+        """One tile (C, h, w) through the network, averaged over ``passes`` of its turns and
+        flips (:data:`PASSES`), each undone on the result; returns float32 (C, h, w) on the
+        CPU."""
         x = piece.to(self.device, dtype=torch.float32, non_blocking=True).unsqueeze(0)
         if channels == 1:
             x = x.expand(-1, 3, -1, -1)
         with _autocast(self.device, self.precision):
-            y = self.net(x.contiguous())
-            if flips:  # the mean over the four flips, each flipped back
-                y = y.float()
-                for dims in _FLIPS:
-                    y = y + self.net(x.flip(dims).contiguous()).float().flip(dims)
-                y = y / (1 + len(_FLIPS))
+            if passes == 1:
+                y = self.net(x.contiguous())
+            else:
+                y = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
+                for turned in (False, True)[: passes // 4]:
+                    t = x.transpose(-2, -1) if turned else x
+                    for dims in _FLIPS:
+                        out = self.net(t.flip(dims).contiguous()).float().flip(dims)
+                        y += out.transpose(-2, -1) if turned else out
+                y /= passes
         y = y.float()
         if channels == 1:
             y = y.mean(1, keepdim=True)
@@ -738,8 +764,9 @@ def deblur(
         precision: ``"fp32"``, ``"fp16"`` (GPU only) or ``"bf16"``.
         tile: tile side in pixels; ``None`` or 0 for the whole image at once.
         tile_overlap: least overlap between tiles, in pixels.
-        tta: average over the four flips of the picture (four times the cost); ``"auto"``:
-            for pictures of at most :data:`TTA_AUTO_MAX_PIXELS`.
+        tta: average over the picture's eight turns and flips (eight times the cost);
+            ``"auto"``: as :meth:`Deblurrer.passes_for` (eight passes up to 1280x720, four
+            flips up to :data:`TTA_AUTO_MAX_PIXELS`).
 
     Returns:
         float32 array of the same shape, clipped to [0, 1].

@@ -7,7 +7,7 @@ Routes (all JSON unless said):
 * ``GET /api/options``: methods, models, limits, the A/B methods.
 * ``POST /api/jobs?method=M&model=N&name=F[&tta=auto|true|false]``: the request body *is*
   the picture (what the page's ``fetch(url, {body: file})`` sends). Restores it with one
-  method (flips: ``auto`` up to 2.1 megapixels, as ``unblur image``); answers the job.
+  method (turns and flips: ``auto`` by the picture's size, as ``unblur image``); answers the job.
 * ``POST /api/ab?name=F``: the same upload for a blind A/B comparison: two methods drawn at
   random, shown in random order.
 * ``GET /api/jobs/ID``: state, stage, progress, queue position, files, what was done.
@@ -87,8 +87,8 @@ class Vote(BaseModel):
 
 
 _TTA: dict[str, bool | str] = {"auto": "auto", "true": True, "false": False}
-"""The ``tta`` query's values: flips for pictures up to 2.1 megapixels (as ``unblur image``),
-always, never."""
+"""The ``tta`` query's values: turns and flips by the picture's size (as ``unblur image``: eight
+passes up to 1280x720, the four flips up to 2.1 megapixels), always all eight, never."""
 
 
 def _models() -> list[str]:

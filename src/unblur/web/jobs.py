@@ -58,9 +58,11 @@ class Job:
         progress: 0 to 1 (``None``: unknown within the stage).
         error: the one-line message of a failed job.
         files: what it wrote: kind -> file name inside ``folder``.
-        info: what the restoration reported (method ran, reason, seconds, size, flips).
-        tta: the network also restores the picture flipped three ways and averages (4x time):
-            ``True``, ``False``, or ``"auto"`` for pictures up to 2.1 megapixels.
+        info: what the restoration reported (method ran, reason, seconds, size, ``tta``: the
+            turns and flips each network pass averaged over, 1, 4 or 8).
+        tta: the network also restores the picture's turns and flips and averages (8x time):
+            ``True``, ``False``, or ``"auto"`` (eight up to 1280x720, four flips up to 2.1
+            megapixels, as ``unblur image``).
     """
 
     id: str
@@ -245,7 +247,7 @@ class Worker:
             "share": result.share if result.method == "blind" and result.model else None,
             "polish": result.polish,  # ... and the share of the network run on the deconvolution
             "seconds": round(result.seconds, 2),
-            "tta": result.flips,
+            "tta": result.passes,
             "width": image.width,
             "height": image.height,
         }

@@ -120,6 +120,9 @@ async function restoreFile(file) {
   }
 }
 
+// the network's self-ensemble, as unblur.restoration.network.passes_name says it
+const passes = (n) => (n >= 8 ? "8 turns and flips" : `${n} flips`);
+
 async function showResult(job) {
   const info = job.info || {};
   let text = `${info.width}×${info.height} · ${info.ran}`;
@@ -128,8 +131,8 @@ async function showResult(job) {
     const polish = info.polish || 0;
     text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share - polish)}`;
     if (polish) text += ` + network on the deconvolution ${pct(polish)}`;
-    if (info.tta) text += ", flips";
-  } else if (info.model) text += ` (${info.model}${info.tta ? ", flips" : ""})`;
+    if (info.tta > 1) text += `, ${passes(info.tta)}`;
+  } else if (info.model) text += ` (${info.model}${info.tta > 1 ? ", " + passes(info.tta) : ""})`;
   text += ` · ${info.seconds} s`;
   if (info.reason && info.reason !== "asked for") text += ` · ${info.reason}`;
   $("info").textContent = text;
