@@ -62,7 +62,7 @@ def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
         for name, blurred, sharp in tqdm(pairs, desc=label, disable=quiet):
             space, _ = auto.choose_space(blurred)
             data = _in_space(blurred, space)
-            ev = auto.uniform_blur_evidence(data, 31)
+            ev = auto.uniform_blur_evidence(data, 31, all_kernels=True)
             row = {
                 "set": label,
                 "name": name,

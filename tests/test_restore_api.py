@@ -187,6 +187,25 @@ def test_choose_states_its_numbers() -> None:
     assert method == "blind" and "not measured" in reason
 
 
+def test_a_noisy_picture_goes_to_the_network_without_kernels() -> None:
+    blurred, _, _ = _shaken()
+    clean = auto.uniform_blur_evidence(blurred, 21, workers=1)
+    assert auto.choose(clean)[0] == "blind" and clean.noise <= auto.NOISE_MAX
+    noisy = np.clip(blurred + np.random.default_rng(0).normal(0, 0.05, blurred.shape), 0, 1)
+    noisy = noisy.astype(np.float32)
+    skipped = auto.uniform_blur_evidence(noisy, 21, workers=1)
+    assert skipped.noise > auto.NOISE_MAX
+    assert skipped.kernels == [] and not np.isfinite(skipped.agreement_large)
+    method, reason = auto.choose(skipped)
+    assert method == "network" and "noisy" in reason and "not compared" in reason
+    # asked for, the kernels are estimated anyway; the choice is the same
+    full = auto.uniform_blur_evidence(noisy, 21, workers=1, all_kernels=True)
+    assert len(full.kernels) >= 2 and np.isfinite(full.agreement_large)
+    assert auto.choose(full)[0] == "network"
+    result = restore(noisy, "auto", device="cpu", tta=False)
+    assert result.method == "network" and "not compared" in result.reason
+
+
 def test_blend_and_the_blind_share() -> None:
     a, b = np.zeros((4, 4, 3), np.float32), np.ones((4, 4, 3), np.float32)
     np.testing.assert_allclose(auto.blend(a, b, 0.7), 0.3)

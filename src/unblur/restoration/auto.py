@@ -178,8 +178,13 @@ def uniform_blur_evidence(
     picture: np.ndarray | None = None,
     device: str = "cpu",
     workers: int | None = None,
+    all_kernels: bool = False,
 ) -> Evidence:
     """Estimate a kernel on several windows and measure how well they agree.
+
+    A picture noisier than :data:`NOISE_MAX` is not deconvolved whatever its kernels say, so
+    they are not estimated (most of auto's time on it; ``kernels`` is empty and the
+    agreements ``nan``) unless ``all_kernels``.
 
     The windows' kernels are estimated side by side on ``workers`` threads (the FFTs and
     array arithmetic release the GIL); each is estimated exactly as alone, so the evidence
@@ -199,6 +204,8 @@ def uniform_blur_evidence(
         device: torch device for the motion network.
         workers: threads for the kernel estimates (``None``: torch's thread count, which
             ``--threads`` sets).
+        all_kernels: estimate the kernels of a noisy picture too (``benchmarks/auto_rule.py``
+            records them for every picture).
 
     Returns:
         An :class:`Evidence`; ``agreement`` and ``agreement_large`` are ``nan`` when the
@@ -206,6 +213,8 @@ def uniform_blur_evidence(
     """
     grey = as_grey(image)
     noise = float(deconv.estimate_noise(grey))
+    if noise > NOISE_MAX and not all_kernels:  # the network's whatever the kernels say
+        return Evidence(float("nan"), noise, [], [])
     h, w = grey.shape
     short = min(h, w)
     side = min(side, short // 2)
@@ -324,6 +333,11 @@ def choose(evidence: Evidence) -> tuple[str, str]:
     that was not measured (``nan``) does not stop deconvolution."""
     a, s, spread = evidence.agreement_large, evidence.noise, evidence.spread
     n = len(evidence.kernels)
+    if s > NOISE_MAX and not np.isfinite(a):  # uniform_blur_evidence skipped the kernels
+        return "network", (
+            f"noisy (sigma {s:.3f} > {NOISE_MAX}): deconvolution would amplify the noise, so "
+            "the kernels were not compared"
+        )
     if not np.isfinite(a):
         return "network", "too small or too flat to compare kernels across the picture"
     if a < AGREEMENT_MIN:
