@@ -48,10 +48,13 @@ import torch
 from unblur import blur, io
 from unblur.errors import InputError
 from unblur.progress import bar as progress_bar
+from unblur.train.kernel_error import KernelError
 from unblur.train.scenes import SceneMotion, render_scene
 
 __all__ = [
     "BlurMix",
+    "DeconvolvedSpec",
+    "DeconvolvedValSpec",
     "FrameSource",
     "FrameSpec",
     "PairPool",
@@ -871,7 +874,20 @@ class SceneSpec:
     scale: tuple[float, float] = (1.0, 1.0)
 
 
-SourceSpec = SyntheticSpec | PairSpec | FrameSpec | SceneSpec
+@dataclass(frozen=True)
+class DeconvolvedSpec:
+    """A :class:`unblur.train.deconvolved.DeconvolvedSource` in a config: photos blurred by one
+    kernel and deconvolved with a wrong estimate of it. ``path`` is relative to the data root."""
+
+    path: str
+    kind: Literal["deconvolved"] = "deconvolved"
+    weight: float = 1.0
+    blur: BlurMix = field(default_factory=lambda: BlurMix(kinds={"shake": 0.7, "linear": 0.3}))
+    scale: tuple[float, float] = (1.0, 1.0)
+    error: KernelError = field(default_factory=KernelError)
+
+
+SourceSpec = SyntheticSpec | PairSpec | FrameSpec | SceneSpec | DeconvolvedSpec
 
 
 def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
@@ -889,6 +905,10 @@ def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
         return PairSource(folder, include=spec.include, exclude=spec.exclude, quiet=quiet)
     if isinstance(spec, SceneSpec):
         return SceneSource(folder, spec.motion, scale=spec.scale, quiet=quiet)
+    if isinstance(spec, DeconvolvedSpec):
+        from unblur.train.deconvolved import DeconvolvedSource
+
+        return DeconvolvedSource(folder, spec.blur, scale=spec.scale, error=spec.error, quiet=quiet)
     return FrameSource(
         folder, window=spec.window, noise=spec.noise, srgb_prob=spec.srgb_prob, quiet=quiet
     )
@@ -1235,7 +1255,22 @@ class PairValSpec:
     exclude: tuple[str, ...] = ()
 
 
-ValSetSpec = SyntheticValSpec | PairValSpec
+@dataclass(frozen=True)
+class DeconvolvedValSpec:
+    """Held-out photos blurred by one kernel and deconvolved with a wrong estimate of it, once
+    with a fixed seed (:func:`unblur.train.deconvolved.deconvolved_pair`): centre crops of
+    ``crop`` pixels. What the network sees where ``auto`` runs it on a deconvolution."""
+
+    name: str
+    path: str
+    kind: Literal["deconvolved"] = "deconvolved"
+    crop: int = 256
+    count: int | None = None
+    blur: BlurMix = field(default_factory=lambda: BlurMix(kinds={"shake": 1.0}))
+    error: KernelError = field(default_factory=KernelError)
+
+
+ValSetSpec = SyntheticValSpec | PairValSpec | DeconvolvedValSpec
 
 
 @dataclass(frozen=True)
@@ -1295,6 +1330,20 @@ def build_val_set(
                 size = min(spec.crop, *photo.shape[:2])
                 rng = derive_rng(TAG_VAL, seed, k, i)
                 pair = synthesize_pair(photo, size, spec.blur, rng, centre=True)
+                out.append(ValPair(spec.name, path.name, pair.blur, pair.sharp))
+        elif isinstance(spec, DeconvolvedValSpec):
+            from unblur.train.deconvolved import deconvolved_pair
+
+            files = list_images(folder)[: spec.count]
+            if not files:
+                raise InputError("folder holds no images", folder)
+            for i, path in enumerate(_progress(files, f"validation {spec.name}", quiet)):
+                photo = load_rgb8(path)
+                size = min(spec.crop, min(photo.shape[:2]) - 2 * spec.blur.margin)
+                if size < 16:
+                    raise InputError(f"too small for a {spec.name} validation crop", path)
+                rng = derive_rng(TAG_VAL, seed, k, i)
+                pair = deconvolved_pair(photo, size, spec.blur, spec.error, rng, centre=True)
                 out.append(ValPair(spec.name, path.name, pair.blur, pair.sharp))
         else:
             _, found = find_pairs(folder, include=spec.include, exclude=spec.exclude)
