@@ -57,6 +57,7 @@ __all__ = [
     "DeconvolvedValSpec",
     "FrameSource",
     "FrameSpec",
+    "GraphicsSpec",
     "PairPool",
     "PairSource",
     "PairSpec",
@@ -887,7 +888,18 @@ class DeconvolvedSpec:
     error: KernelError = field(default_factory=KernelError)
 
 
-SourceSpec = SyntheticSpec | PairSpec | FrameSpec | SceneSpec | DeconvolvedSpec
+@dataclass(frozen=True)
+class GraphicsSpec:
+    """A :class:`unblur.train.graphics.GraphicsSource` in a config: graphics drawn at random
+    (text, flat shapes, lines), blurred by the forward model; no folder (``path`` is unused)."""
+
+    kind: Literal["graphics"] = "graphics"
+    path: str = ""
+    weight: float = 1.0
+    blur: BlurMix = field(default_factory=BlurMix)
+
+
+SourceSpec = SyntheticSpec | PairSpec | FrameSpec | SceneSpec | DeconvolvedSpec | GraphicsSpec
 
 
 def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
@@ -896,6 +908,10 @@ def build_source(spec: SourceSpec, root: Path, *, quiet: bool = True) -> Source:
     Raises:
         InputError: missing folder or unreadable data (the path is named).
     """
+    if isinstance(spec, GraphicsSpec):
+        from unblur.train.graphics import GraphicsSource
+
+        return GraphicsSource(spec.blur)
     folder = Path(root) / spec.path
     if isinstance(spec, SyntheticSpec):
         return SyntheticSource(
