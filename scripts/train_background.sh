@@ -98,17 +98,21 @@ start)
     esac
     ;;
 stop)
-    for name in restore second; do
-        [ -f "$dir/$name.pid" ] || continue
-        pid=$(cat "$dir/$name.pid")
+    # every run with a pid file here: restore, second, and any other started by hand beside
+    # them (e.g. a third run, runs/background/third.pid)
+    for file in "$dir"/*.pid; do
+        [ -f "$file" ] || continue
+        name=$(basename "$file" .pid)
+        pid=$(cat "$file")
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid"
             echo "train_background: asked $name (pid $pid) to stop"
         fi
     done
-    for name in restore second; do
-        [ -f "$dir/$name.pid" ] || continue
-        pid=$(cat "$dir/$name.pid")
+    for file in "$dir"/*.pid; do
+        [ -f "$file" ] || continue
+        name=$(basename "$file" .pid)
+        pid=$(cat "$file")
         while kill -0 "$pid" 2>/dev/null; do sleep 2; done
         rm -f "$dir/$name.pid"
         echo "train_background: $name stopped"
@@ -129,7 +133,8 @@ status)
         [ -f "$run/log.csv" ] || continue
         echo "$run: checkpoint step $(step_of "$run"); log: $(tail -n 1 "$run/log.csv")"
     done
-    for name in restore second; do
+    for name in restore second $(cd "$dir" && ls -- *.pid 2>/dev/null | sed 's/\.pid$//' |
+        grep -vx -e restore -e second); do
         if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
             echo "$name: running (pid $(cat "$dir/$name.pid"))"
         else
