@@ -1,0 +1,119 @@
+"""How well restoration weights clean ``auto``'s deconvolution (its learned clean-up pass).
+
+Where ``auto`` deconvolves a shaken colour photo it outputs a blend: ``BLIND_SHARE`` of the
+deconvolution with its estimated kernel, ``BLIND_POLISH`` of the network run on that
+deconvolution and the rest of the network's restoration of the photo
+(:func:`unblur.restoration.auto.blend`). This scores each of those, and the blend, for one or
+more weights files, on the kodak24 camera-shake pairs of ``restore_quality.py`` (``unblur
+synth --kind shake --seed 0``) that ``auto`` deconvolves; the evidence and the deconvolutions
+are computed once and shared by every weights file. The network runs in one pass (no turns or
+flips), so the columns compare weights, not ensembles.
+
+Usage::
+
+    python benchmarks/polish.py --data ../shared/data \\
+        --weights shipped=src/unblur/models/weights/nafnet-fast.safetensors \\
+        --weights run=runs/exp/gopro-deconv [--kodak-limit 24] [--json out.json]
+
+A run or checkpoint folder, or a training checkpoint, stands for its EMA weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from restore_quality import synth_pairs
+
+from unblur import metrics
+from unblur.restoration import auto
+from unblur.restoration.api import _in_space, _out_of_space
+from unblur.restoration.deconv import hyper_laplacian
+from unblur.restoration.network import Deblurrer
+
+
+def _weights(text: str, workdir: Path) -> tuple[str, Path]:
+    """``LABEL=PATH``; a checkpoint or run folder becomes a plain file of its EMA weights."""
+    from unblur.train import checkpoint
+
+    label, _, path = text.partition("=")
+    if not path:
+        label, path = Path(text).stem, text
+    source = checkpoint.weights_file(Path(path))
+    plain = workdir / f"{label}.safetensors"
+    checkpoint.mean_weights([source, source], plain)  # a checkpoint's EMA; weights as they are
+    return label, plain
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/data"))
+    p.add_argument("--weights", action="append", required=True, metavar="LABEL=PATH")
+    p.add_argument("--kodak-limit", type=int, default=None)
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        weights = dict(_weights(w, work) for w in args.weights)
+        nets = {
+            label: Deblurrer("nafnet-fast", weights=path, device="cpu")
+            for label, path in weights.items()
+        }
+        pairs = synth_pairs(args.data / "kodak24" / "images", "shake", work, args.kodak_limit)
+        rows = []
+        for name, blurred, sharp in tqdm(pairs, desc="kodak24 shake", disable=args.quiet):
+            data = _in_space(blurred, "linear")
+            evidence = auto.uniform_blur_evidence(data, 31, picture=blurred)
+            if auto.choose(evidence)[0] != "blind":
+                continue
+            deconvolved = np.clip(
+                _out_of_space(hyper_laplacian(data, evidence.kernel), "linear"), 0, 1
+            )
+            row = {
+                "name": name,
+                "input": metrics.psnr(sharp, blurred),
+                "deconvolution": metrics.psnr(sharp, deconvolved),
+            }
+            for label, net in nets.items():
+                restored = net.restore(blurred)
+                polished = net.restore(deconvolved)
+                mixed = auto.blend(
+                    deconvolved, restored, auto.BLIND_SHARE, polished, auto.BLIND_POLISH
+                )
+                row[label] = {
+                    "network": metrics.psnr(sharp, restored),
+                    "polish": metrics.psnr(sharp, polished),
+                    "blend": metrics.psnr(sharp, mixed),
+                }
+            rows.append(row)
+
+    print(f"kodak24 camera shake, the {len(rows)} photos auto deconvolves (one network pass):\n")
+    print(
+        "| weights | input | deconvolution | network | network on the deconvolution | blend |"
+    )
+    print("|---|---|---|---|---|---|")
+    base = (np.mean([r["input"] for r in rows]), np.mean([r["deconvolution"] for r in rows]))
+    for label in nets:
+        cols = [np.mean([r[label][k] for r in rows]) for k in ("network", "polish", "blend")]
+        print(
+            f"| {label} | {base[0]:.2f} | {base[1]:.2f} | "
+            + " | ".join(f"{c:.2f}" for c in cols)
+            + " |"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps({"weights": {k: str(v) for k, v in weights.items()}, "rows": rows}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
