@@ -147,6 +147,7 @@ class SetScore:
             standard error and the images won, so that a reader sees whether a gain is more
             than the spread between images; the verdict uses only its worst picture
             (:data:`MAX_IMAGE_LOSS`).
+        names: the pictures of ``paired``, in its order (empty: not named).
     """
 
     name: str
@@ -156,6 +157,7 @@ class SetScore:
     candidate: float
     lower_is_better: bool = False
     paired: tuple[float, ...] = ()
+    names: tuple[str, ...] = ()
 
     @property
     def standard_error(self) -> float | None:
@@ -176,6 +178,14 @@ class SetScore:
         if not self.paired:
             return None
         return max(self.paired) if self.lower_is_better else min(self.paired)
+
+    @property
+    def worst_name(self) -> str | None:
+        """The name of the worst picture (``None``: not named)."""
+        if not self.paired or len(self.names) != len(self.paired):
+            return None
+        pick = np.argmax if self.lower_is_better else np.argmin
+        return self.names[int(pick(self.paired))]
 
     @property
     def ruins_a_picture(self) -> bool:
@@ -425,6 +435,7 @@ def evaluate_restore(
                 mean_old,
                 float(np.mean(new[n])),
                 paired=paired,
+                names=tuple(p.name for p in ps),
             )
         )
     return scores
@@ -556,7 +567,9 @@ class Report:
         else:
             worse = [f"{s.name} ({_gain(s.gain)})" for s in self.scores if not s.better]
             ruined = [
-                f"{s.name} ({_gain(s.worst or 0.0)})" for s in self.scores if s.ruins_a_picture
+                f"{s.name} ({_gain(s.worst or 0.0)}{', ' + s.worst_name if s.worst_name else ''})"
+                for s in self.scores
+                if s.ruins_a_picture
             ]
             parts = []
             if worse:
@@ -586,6 +599,8 @@ class Report:
             if paired:
                 se = s.standard_error
                 worst = "–" if s.worst is None else _gain(s.worst)
+                if s.worst is not None and s.worst_name:
+                    worst += f" ({s.worst_name})"
                 cells += ["–" if se is None else f"{se:.3f}", f"{s.wins} of {len(s.paired)}", worst]
             lines.append("| " + " | ".join(cells) + " |")
         notes = SET_NOTES[self.task].format(seed=GATE_SEED, **dataclasses.asdict(self.sizes))
@@ -629,6 +644,8 @@ class Report:
                     "standard_error": s.standard_error,
                     "wins": s.wins if s.paired else None,
                     "worst": s.worst,
+                    "worst_picture": s.worst_name,
+                    "pictures": dict(zip(s.names, s.paired, strict=True)) if s.names else None,
                 }
                 for s in self.scores
             ],

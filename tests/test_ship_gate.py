@@ -126,6 +126,13 @@ def test_a_ruined_picture_fails_a_better_mean() -> None:
     text = report.markdown()
     assert "a picture more than 1 dB worse in varying (-2.00)" in text
     assert "| varying | 4 |" in text and "| -2.00 |" in text
+    # with the pictures named, the verdict and the table say which one
+    named = dataclasses.replace(ruined, names=("a.png", "b.png", "c.png", "ppt3.png"))
+    assert named.worst_name == "ppt3.png" and ruined.worst_name is None
+    text = dataclasses.replace(report, scores=[fine, named]).markdown()
+    assert "varying (-2.00, ppt3.png)" in text and "| -2.00 (ppt3.png) |" in text
+    record = dataclasses.replace(report, scores=[fine, named]).as_json()["sets"][1]
+    assert record["worst_picture"] == "ppt3.png" and record["pictures"]["ppt3.png"] == -2.0
 
 
 def test_sets_are_fixed_and_leave_training_pairs_out(data_root: Path) -> None:
