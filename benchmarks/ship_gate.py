@@ -26,6 +26,12 @@ The pictures are as large as the photos allow (until 2026-12-06 the gate used 25
 512 px of the GoPro frames): weights can fail on large pictures only, and did (a tinted,
 checkered white background on set14's ppt3 that its 256 px crop did not show).
 
+Clean-up models (``list_models(task="polish")``: ``nafnet-polish``, the network ``auto`` runs on
+its own deconvolution), mean PSNR in dB on what they see there: set14 / set5 photos blurred by
+one kernel and deconvolved with a kernel as wrong as auto's estimates (``shake``, ``linear``,
+``noisy``) or with the true kernel (``exact``). Until one ships, the candidate is compared
+with the shipped ``nafnet-fast``, which ``auto`` runs on the deconvolution without one.
+
 Motion models (``motion-single``, ``motion-frames``), median end-point error in pixels per kind
 of motion (``linear``, ``field``, ``still``), lower is better: the motion training's own
 validation samples (48 crops of 128 px from set14 + set5, seed 0) scored by
@@ -72,6 +78,9 @@ import numpy as np
 from unblur.errors import InputError, ModelError, UnblurError
 
 GATE_SEED = 0
+POLISH_BASELINE = "nafnet-fast"
+"""Before a clean-up network (task ``polish``) ships, the gate compares it with this model's
+shipped weights: what auto runs on its deconvolution without one."""
 """Seed of every synthetic set (the motion samples: the motion training's validation seed)."""
 
 MAX_IMAGE_LOSS = 1.0
@@ -117,6 +126,15 @@ SET_NOTES = {
         " synthetic sets: centre squares of up to {crop} px blurred in linear light, seed"
         " {seed}. Mean PSNR in dB (higher"
         " is better), Deblurrer on the CPU, default tiling."
+    ),
+    "polish": (
+        "What auto's clean-up network sees: photos blurred by one kernel and deconvolved"
+        " (hyper-Laplacian, linear light) with a kernel as wrong as auto's estimates"
+        " (unblur.train.kernel_error), centre squares of up to {crop} px, seed {seed}. shake:"
+        " set14, camera shake 5-25 px, read noise 0.5 %; linear: set14, straight streaks 5-25"
+        " px; noisy: set5 + set14, camera shake, read noise 0.8 %, Poisson (5000 e-), JPEG q85;"
+        " exact: set14, camera shake deconvolved with the true kernel. Mean PSNR in dB (higher"
+        " is better), Deblurrer on the CPU, default tiling; input: the deconvolution."
     ),
     "motion": (
         "The motion training's validation samples: {motion_count} crops of {motion_size} px"
@@ -289,7 +307,7 @@ def candidate_metadata(model: str, path: Path) -> dict[str, str]:
         weights_local_pool,
     )
 
-    if _task(model) != "restore":
+    if _task(model) not in ("restore", "polish"):
         return {}
     pool = weights_local_pool(path)
     if pool is None:
@@ -301,7 +319,7 @@ def _load(model: str, path: Path, prefix: str = "") -> Any:
     from unblur.models import create_model, load_weights
     from unblur.restoration.network import load_restore_model
 
-    if _task(model) == "restore":
+    if _task(model) in ("restore", "polish"):
         return load_restore_model(model, path, prefix=prefix)
     net = create_model(model, pretrained=False)
     load_weights(net, path, prefix=prefix)
@@ -365,17 +383,54 @@ def restore_specs(sizes: Sizes = SIZES) -> list[Any]:
     ]
 
 
+def polish_specs(sizes: Sizes = SIZES) -> list[Any]:
+    """The validation-set specs of a clean-up network's gate (task ``polish``): deconvolutions
+    of one-kernel blur with kernels as wrong as auto's, and one with the true kernel."""
+    from unblur.train.data import BlurMix, DeconvolvedValSpec
+    from unblur.train.kernel_error import KernelError
+
+    lengths = (5.0, 25.0)
+    shake = BlurMix(kinds={"shake": 1.0}, length=lengths, read_noise=(0.005, 0.005))
+    linear = BlurMix(kinds={"linear": 1.0}, length=lengths, read_noise=(0.005, 0.005))
+    noisy = BlurMix(
+        kinds={"shake": 1.0},
+        length=lengths,
+        read_noise=(0.008, 0.008),
+        poisson_prob=1.0,
+        poisson_scale=(5000.0, 5000.0),
+        jpeg_prob=1.0,
+        jpeg_quality=(85, 85),
+    )
+    exact = KernelError(exact_prob=1.0)
+    crop, count = sizes.crop, sizes.limit
+    return [
+        DeconvolvedValSpec("shake", "set14/images", crop=crop, count=count, blur=shake),
+        DeconvolvedValSpec("linear", "set14/images", crop=crop, count=count, blur=linear),
+        DeconvolvedValSpec("noisy/set5", "set5/images", crop=crop, count=count, blur=noisy),
+        DeconvolvedValSpec("noisy/set14", "set14/images", crop=crop, count=count, blur=noisy),
+        DeconvolvedValSpec(
+            "exact", "set14/images", crop=crop, count=count, blur=shake, error=exact
+        ),
+    ]
+
+
 def build_restore_sets(
-    root: Path, sizes: Sizes = SIZES, *, seed: int = GATE_SEED, quiet: bool = True
+    root: Path,
+    sizes: Sizes = SIZES,
+    *,
+    seed: int = GATE_SEED,
+    quiet: bool = True,
+    specs: list[Any] | None = None,
 ) -> dict[str, list[Any]]:
-    """The restoration gate's pairs (:class:`unblur.train.data.ValPair`), set by set.
+    """The restoration gate's pairs (:class:`unblur.train.data.ValPair`), set by set
+    (``specs``: other sets, e.g. :func:`polish_specs`).
 
     Raises:
         InputError: a missing folder, an unreadable image, or a set without images.
     """
     from unblur.train.data import build_val_set
 
-    specs = restore_specs(sizes)
+    specs = restore_specs(sizes) if specs is None else specs
     pairs = build_val_set(specs, root, seed=seed, quiet=quiet)
     sets: dict[str, list[Any]] = {}
     for spec in specs:
@@ -408,13 +463,19 @@ def score_restore(
 
 
 def evaluate_restore(
-    model: str, shipped: Path | None, candidate: Path, root: Path, sizes: Sizes, log: Any
+    model: str,
+    shipped: Path | None,
+    candidate: Path,
+    root: Path,
+    sizes: Sizes,
+    log: Any,
+    specs: list[Any] | None = None,
 ) -> list[SetScore]:
     """Score the shipped weights (if any) and the candidate (plain weights files)."""
     from unblur.metrics import psnr
 
     log("building the validation sets")
-    sets = build_restore_sets(root, sizes, quiet=True)
+    sets = build_restore_sets(root, sizes, quiet=True, specs=specs)
     inputs = {n: [float(psnr(p.sharp, p.blur)) for p in ps] for n, ps in sets.items()}
     old = None
     if shipped is not None:
@@ -525,7 +586,10 @@ def evaluate(
     model: str, shipped: Path | None, candidate: Path, root: Path, sizes: Sizes, log: Any
 ) -> list[SetScore]:
     """Score ``candidate`` and ``shipped`` (plain weights files) on the model's sets."""
-    run = evaluate_restore if _task(model) == "restore" else evaluate_motion
+    task = _task(model)
+    if task == "polish":
+        return evaluate_restore(model, shipped, candidate, root, sizes, log, polish_specs(sizes))
+    run = evaluate_restore if task == "restore" else evaluate_motion
     return run(model, shipped, candidate, root, sizes, log)
 
 
@@ -743,6 +807,14 @@ def run(args: argparse.Namespace, argv: Sequence[str], sizes: Sizes) -> int:
     if size >= MAX_WEIGHTS_BYTES:
         raise ModelError(f"weights of {size / 2**20:.1f} MB; shipped files must stay < 50 MB")
     shipped = target if target.is_file() else None
+    shown_target = _shown(target)
+    if shipped is None and spec.task == "polish":
+        # what auto runs on its deconvolution today: the default restoration network
+        fallback = get_spec(POLISH_BASELINE).weights_path
+        if fallback is not None and fallback.is_file():
+            shipped = fallback
+            shown_target = f"{shown_target}, none yet: compared with {_shown(fallback)}"
+            log(f"nothing shipped at {target}: compared with {fallback}, auto's clean-up today")
     if shipped is not None:
         _load(args.model, shipped)  # one clear error now if the shipped file is unfit
     else:
@@ -763,7 +835,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], sizes: Sizes) -> int:
             candidate=_shown(args.candidate),
             candidate_source=source,
             candidate_sha256=plain_sha,
-            target=_shown(target),
+            target=shown_target,
             shipped_sha256=None if shipped is None else weights_sha256(shipped),
             scores=scores,
             command=shlex.join(["python", _shown(Path(__file__)), *argv]),

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scenes import textured_scene
 
 import unblur
-from unblur import blur, io, metrics
+from unblur import blur, export, io, metrics
+from unblur.models import create_model, get_spec, load_weights
 from unblur.restoration import auto
-from unblur.restoration.api import Restoration, restore
+from unblur.restoration.api import POLISH_MODEL, Restoration, restore
+from unblur.restoration.network import Deblurrer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,15 +69,61 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
     assert result.share == auto.BLIND_SHARE and direct.share is None
     assert result.polish == auto.BLIND_POLISH > 0 and direct.polish is None
     network = restore(blurred, "network")
-    polished = restore(direct.pixels, "network")
+    # the clean-up network: nafnet-polish where it ships, else the restoration network
+    cleaner = POLISH_MODEL if get_spec(POLISH_MODEL).has_weights else "nafnet-fast"
+    assert result.polish_model == cleaner
+    polished = Deblurrer(cleaner, device="cpu", tta="auto").restore(direct.pixels)
     expected = auto.blend(
-        direct.pixels, network.pixels, auto.BLIND_SHARE, polished.pixels, auto.BLIND_POLISH
+        direct.pixels, network.pixels, auto.BLIND_SHARE, polished, auto.BLIND_POLISH
     )
     np.testing.assert_allclose(result.pixels, expected, atol=1e-6)
     assert result.model == "nafnet-fast" and "+ network (nafnet-fast" in result.describe()
-    assert "+ network on the deconvolution (40%)" in result.describe()
+    assert f"+ {cleaner} on the deconvolution (40%)" in result.describe()
     assert f"blended: {auto.BLIND_SHARE:.0%} this deconvolution" in result.reason
-    assert "the network run on the deconvolution" in result.reason
+    assert f"{cleaner} run on the deconvolution" in result.reason
+
+
+def test_auto_cleans_its_deconvolution_with_the_polish_network_where_it_ships(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unblur.models import registry
+    from unblur.restoration import network as network_module
+
+    shipped = registry.WEIGHTS_DIR / "nafnet-fast.safetensors"
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "nafnet-fast.safetensors").write_bytes(shipped.read_bytes())
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", folder)
+    network_module._cached.cache_clear()
+    blurred, _, _ = _shaken()
+    try:
+        without = restore(blurred, kernel_size=21, tta=False)
+        assert without.method == "blind" and without.polish_model == "nafnet-fast"
+        # a clean-up network ships: other weights of the same architecture (here: perturbed)
+        torch.manual_seed(0)
+        net = create_model("nafnet-fast", pretrained=False)
+        load_weights(net, shipped)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+        export.save_weights(folder / "nafnet-polish.safetensors", net, "nafnet-polish")
+        network_module._cached.cache_clear()
+        cleaned = restore(blurred, kernel_size=21, tta=False)
+        assert cleaned.polish_model == POLISH_MODEL
+        assert f"+ {POLISH_MODEL} on the deconvolution" in cleaned.describe()
+        direct = restore(blurred, "blind", kernel_size=21)
+        polished = Deblurrer(POLISH_MODEL, device="cpu").restore(direct.pixels)
+        restored = Deblurrer("nafnet-fast", device="cpu").restore(blurred)
+        expected = auto.blend(
+            direct.pixels, restored, auto.BLIND_SHARE, polished, auto.BLIND_POLISH
+        )
+        np.testing.assert_allclose(cleaned.pixels, expected, atol=1e-6)
+        assert np.abs(cleaned.pixels - without.pixels).max() > 1e-3
+        # other weights for the restoration: they clean up too (nothing is mixed)
+        custom = restore(blurred, kernel_size=21, tta=False, weights=shipped)
+        assert custom.polish_model == "nafnet-fast"
+    finally:
+        network_module._cached.cache_clear()
 
 
 def test_auto_runs_the_network_when_the_blur_varies() -> None:

@@ -340,3 +340,34 @@ def test_scene_gap_benchmark_scores_both_scenes(
         before, after, gain = (float(c.strip(" |")) for c in row.split(" | ")[2:5])
         assert gain == pytest.approx(after - before, abs=0.011)
     assert "GOPR0477: mean gain" in out and "GOPR0374: mean gain" in out
+
+
+def test_a_clean_up_network_is_compared_with_what_auto_runs_today(
+    data_root: Path,
+    weights: tuple[Path, torch.nn.Module],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from unblur.models import registry
+
+    shipped_dir = tmp_path / "weights"  # nafnet-fast ships, nafnet-polish does not yet
+    shipped_dir.mkdir()
+    (shipped_dir / "nafnet-fast.safetensors").write_bytes(weights[0].read_bytes())
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", shipped_dir)
+    out_json = tmp_path / "gate.json"
+    argv = ["--model", "nafnet-polish", "--candidate", str(weights[0]), "--data", str(data_root)]
+    assert gate.main([*argv, "--json", str(out_json), "--ship", "--quiet"], sizes=TINY) == 1
+    captured = capsys.readouterr()
+    assert "none yet: compared with" in captured.out and "nafnet-fast.safetensors" in captured.out
+    assert "not shipped" in captured.err
+    assert not (shipped_dir / "nafnet-polish.safetensors").exists()
+    result = json.loads(out_json.read_text())
+    assert result["task"] == "polish"
+    assert [s["name"] for s in result["sets"]] == ["shake", "linear", "noisy", "exact"]
+    # the same weights as the baseline: equal everywhere, so not better
+    assert all(s["gain"] == 0.0 and not s["better"] for s in result["sets"])
+    # the sets: what the clean-up sees, deconvolutions of the gate's set14 / set5 photos
+    sets = gate.build_restore_sets(data_root, TINY, specs=gate.polish_specs(TINY))
+    assert [len(sets[n]) for n in ("shake", "linear", "noisy", "exact")] == [2, 2, 3, 2]
+    assert all(p.blur.shape == p.sharp.shape for ps in sets.values() for p in ps)

@@ -37,6 +37,18 @@ register(
 )
 register(
     ModelSpec(
+        name="nafnet-polish",
+        build=_nafnet_fast,
+        weights="nafnet-polish.safetensors",
+        # not a model for blurred photos: auto runs it on its own deconvolutions (BLIND_POLISH)
+        task="polish",
+        description="nafnet-fast trained to clean a deconvolution (ringing, noise): auto's "
+        "learned clean-up",
+        meta={"config": "configs/nafnet-polish.yaml", "local_pool": None},
+    )
+)
+register(
+    ModelSpec(
         name="nafnet-quality",
         build=_nafnet_quality,
         weights="nafnet-quality.safetensors",

@@ -43,6 +43,9 @@ DECONVOLUTIONS = ("hyperlaplacian", "wiener", "rl")
 SPACES = ("auto", "linear", "srgb")
 DEFAULT_MODEL = "nafnet-fast"
 DEFAULT_KERNEL_SIZE = 31
+POLISH_MODEL = "nafnet-polish"
+"""The network ``auto`` runs on its deconvolution where its weights ship: trained to clean a
+deconvolution (configs/nafnet-polish.yaml); without them, the restoration network itself."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Restoration:
         polish: with ``share``, the share of the network run on the deconvolution
             (:func:`unblur.restoration.auto.blind_polish`), the network's restoration of the
             input making up ``1 - share - polish``; else ``None``.
+        polish_model: with ``polish``, the network run on the deconvolution
+            (:data:`POLISH_MODEL` where it ships, else ``model``); else ``None``.
         passes: how many turns and flips of the picture each network pass averaged over
             (``tta``: 1, 4 or 8, :data:`unblur.restoration.network.PASSES`).
     """
@@ -82,6 +87,7 @@ class Restoration:
     evidence: Evidence | None = field(default=None, repr=False)
     share: float | None = None
     polish: float | None = None
+    polish_model: str | None = None
     passes: int = 1
 
     def describe(self) -> str:
@@ -92,7 +98,8 @@ class Restoration:
             network = max(0.0, 1.0 - self.share - polish)
             what += f" ({self.space}, {self.share:.0%}) + network ({self.model}, {network:.0%})"
             if polish:
-                what += f" + network on the deconvolution ({polish:.0%})"
+                cleaner = self.polish_model or "network"
+                what += f" + {cleaner} on the deconvolution ({polish:.0%})"
         elif self.model:
             what += f" ({self.model})"
         elif self.space:
@@ -236,6 +243,7 @@ def restore(
     result_kernel = None
     estimate = None
     model_name = None
+    polish_model = None
     passes = 1
     used_space: str | None = chosen_space
     if method == "network":
@@ -263,8 +271,8 @@ def restore(
                 colour, model, weights, deblurrer, device, tta, progress
             )
             polished = None
-            if polish:  # the network run on the deconvolution: its ringing and noise taken out
-                polished, _, _ = _network(
+            if polish:  # a network run on the deconvolution: its ringing and noise taken out
+                polished, polish_model = _polish(
                     deconvolved, model, weights, deblurrer, device, tta, progress
                 )
             restored = blend(deconvolved, network_restored, share, polished, polish or 0.0)
@@ -274,7 +282,7 @@ def restore(
                 f"network's restoration ({model_name})"
             )
             if polish:
-                reason += f", {polish:.0%} the network run on the deconvolution"
+                reason += f", {polish:.0%} {polish_model} run on the deconvolution"
     else:  # motion
         from unblur.restoration.field import deblur_motion
         from unblur.restoration.network import resolve_device
@@ -304,6 +312,7 @@ def restore(
         share=share,
         polish=polish if share is not None and share < 1.0 else None,
         passes=passes,
+        polish_model=polish_model,
     )
 
 
@@ -323,6 +332,32 @@ def _network(
         deblurrer = network.cached_deblurrer(model, weights=weights, device=device, tta=tta)
     passes = deblurrer.passes_for(*colour.shape[:2])
     return deblurrer.restore(colour, progress=progress), deblurrer.name, passes
+
+
+def _polish(
+    deconvolved: np.ndarray,
+    model: str,
+    weights: str | Path | None,
+    deblurrer: Deblurrer | None,
+    device: str,
+    tta: bool | str,
+    progress: bool | Callable[[int, int], None],
+) -> tuple[np.ndarray, str]:
+    """The network run on auto's deconvolution, and its name: :data:`POLISH_MODEL`, trained for
+    it, where its weights ship and the restoration uses the default model's shipped weights
+    (as ``deblurrer`` does, whose device and ``tta`` it then takes); else the restoration
+    network itself, as before there was one."""
+    from unblur.models import get_spec
+    from unblur.restoration import network
+
+    own = weights is None and (deblurrer.name if deblurrer is not None else model) == DEFAULT_MODEL
+    if not (own and get_spec(POLISH_MODEL).has_weights):
+        restored, name, _ = _network(deconvolved, model, weights, deblurrer, device, tta, progress)
+        return restored, name
+    if deblurrer is not None:
+        device, tta = str(deblurrer.device), deblurrer.tta
+    cleaner = network.cached_deblurrer(POLISH_MODEL, device=device, tta=tta)
+    return cleaner.restore(deconvolved, progress=progress), POLISH_MODEL
 
 
 def _blind(

@@ -247,7 +247,9 @@ def load_restore_model(
     """Build a registered restoration model and load its weights (never unpickled).
 
     Args:
-        name: registry name of a ``task="restore"`` model, e.g. ``"nafnet-fast"``.
+        name: registry name of a ``task="restore"`` model, e.g. ``"nafnet-fast"``, or of
+            a ``task="polish"`` one (the same kind of network, trained to clean a
+            deconvolution: ``"nafnet-polish"``).
         weights: a safetensors file for that architecture; ``None`` loads the shipped
             weights (``unblur/models/weights/<name>.safetensors``).
         prefix: only load tensors whose names start with this (stripped), e.g.
@@ -263,7 +265,7 @@ def load_restore_model(
     from unblur.models.registry import create_model, get_spec, load_weights
 
     spec = get_spec(name)
-    if spec.task != "restore":
+    if spec.task not in ("restore", "polish"):
         raise ModelError(f"model {name!r} is a {spec.task} model, not a restoration model")
     model = create_model(name, pretrained=False)
     if weights is None:

@@ -246,6 +246,7 @@ class Worker:
             # blind deconvolution's share of a blend with the network (None: not blended)
             "share": result.share if result.method == "blind" and result.model else None,
             "polish": result.polish,  # ... and the share of the network run on the deconvolution
+            "polish_model": result.polish_model,  # ... which network that was
             "seconds": round(result.seconds, 2),
             "tta": result.passes,
             "width": image.width,

@@ -130,7 +130,7 @@ async function showResult(job) {
     const pct = (x) => `${Math.round(100 * x)}%`;
     const polish = info.polish || 0;
     text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share - polish)}`;
-    if (polish) text += ` + network on the deconvolution ${pct(polish)}`;
+    if (polish) text += ` + ${info.polish_model || "network"} on the deconvolution ${pct(polish)}`;
     if (info.tta > 1) text += `, ${passes(info.tta)}`;
   } else if (info.model) text += ` (${info.model}${info.tta > 1 ? ", " + passes(info.tta) : ""})`;
   text += ` · ${info.seconds} s`;
