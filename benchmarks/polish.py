@@ -13,9 +13,13 @@ Usage::
 
     python benchmarks/polish.py --data ../shared/data \\
         --weights shipped=src/unblur/models/weights/nafnet-fast.safetensors \\
-        --weights run=runs/exp/gopro-deconv [--kodak-limit 24] [--json out.json]
+        --weights run=runs/exp/gopro-deconv \\
+        --cleaner polish=checkpoints/nafnet-polish [--kodak-limit 24] [--json out.json]
 
-A run or checkpoint folder, or a training checkpoint, stands for its EMA weights.
+``--weights`` rows run the same weights on the photo and on the deconvolution (as ``auto``
+without a clean-up network); ``--cleaner`` rows run the first ``--weights`` on the photo and
+these on the deconvolution (as ``auto`` with ``nafnet-polish``). A run or checkpoint folder,
+or a training checkpoint, stands for its EMA weights.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--weights", action="append", required=True, metavar="LABEL=PATH")
+    p.add_argument("--cleaner", action="append", default=[], metavar="LABEL=PATH")
     p.add_argument("--kodak-limit", type=int, default=None)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--quiet", action="store_true")
@@ -63,11 +68,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        weights = dict(_weights(w, work) for w in args.weights)
-        nets = {
+        plain = [_weights(w, work) for w in args.weights]
+        cleaning = [_weights(c, work) for c in args.cleaner]
+        weights = dict(plain + cleaning)
+        loaded = {
             label: Deblurrer("nafnet-fast", weights=path, device="cpu")
             for label, path in weights.items()
         }
+        first = loaded[plain[0][0]]
+        # label -> (the network on the photo, the network on the deconvolution)
+        nets = {label: (loaded[label], loaded[label]) for label, _ in plain}
+        nets.update({label: (first, loaded[label]) for label, _ in cleaning})
         pairs = synth_pairs(args.data / "kodak24" / "images", "shake", work, args.kodak_limit)
         rows = []
         for name, blurred, sharp in tqdm(pairs, desc="kodak24 shake", disable=args.quiet):
@@ -83,9 +94,12 @@ def main() -> None:
                 "input": metrics.psnr(sharp, blurred),
                 "deconvolution": metrics.psnr(sharp, deconvolved),
             }
-            for label, net in nets.items():
-                restored = net.restore(blurred)
-                polished = net.restore(deconvolved)
+            restored_by: dict[int, np.ndarray] = {}
+            for label, (net, cleaner) in nets.items():
+                if id(net) not in restored_by:
+                    restored_by[id(net)] = net.restore(blurred)
+                restored = restored_by[id(net)]
+                polished = cleaner.restore(deconvolved)
                 mixed = auto.blend(
                     deconvolved, restored, auto.BLIND_SHARE, polished, auto.BLIND_POLISH
                 )
@@ -97,9 +111,7 @@ def main() -> None:
             rows.append(row)
 
     print(f"kodak24 camera shake, the {len(rows)} photos auto deconvolves (one network pass):\n")
-    print(
-        "| weights | input | deconvolution | network | network on the deconvolution | blend |"
-    )
+    print("| weights | input | deconvolution | network | network on the deconvolution | blend |")
     print("|---|---|---|---|---|---|")
     base = (np.mean([r["input"] for r in rows]), np.mean([r["deconvolution"] for r in rows]))
     for label in nets:
