@@ -56,6 +56,33 @@ def _weights(text: str, workdir: Path) -> tuple[str, Path]:
     return label, plain
 
 
+SHARE_GRID = [
+    (a / 10, c / 10) for a in range(11) for c in range(11) if a + c <= 10
+]  # (deconvolution, clean-up) shares of a blend
+
+
+def _shares(rows: list[dict], label: str) -> tuple[str, str, str]:
+    """auto's shares' mean PSNR, the best shares' (and which), and the halves' cross-fit."""
+
+    def mean(members: list[dict], key: str) -> float:
+        return float(np.mean([r[label]["shares"][key] for r in members]))
+
+    keys = list(rows[0][label]["shares"])
+    ours = f"{auto.BLIND_SHARE:.1f},{auto.BLIND_POLISH:.1f}"
+    best = max(keys, key=lambda k: mean(rows, k))
+    halves = (rows[0::2], rows[1::2])
+    crossed = [mean(b, max(keys, key=lambda k: mean(a, k))) for a, b in (halves, halves[::-1])]
+    held = [mean(b, ours) for _, b in (halves, halves[::-1])]
+    weight = [len(halves[1]), len(halves[0])]
+    fit = float(np.average(crossed, weights=weight))
+    same = float(np.average(held, weights=weight))
+    return (
+        f"{mean(rows, ours):.2f}",
+        f"{mean(rows, best):.2f} ({best})",
+        f"{fit:.2f} (auto's on the same halves {same:.2f})",
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -107,6 +134,14 @@ def main() -> None:
                     "network": metrics.psnr(sharp, restored),
                     "polish": metrics.psnr(sharp, polished),
                     "blend": metrics.psnr(sharp, mixed),
+                    # every blend of the three in steps of 0.1: (deconvolution, clean-up)
+                    "shares": {
+                        f"{a:.1f},{c:.1f}": metrics.psnr(
+                            sharp,
+                            np.clip(a * deconvolved + c * polished + (1 - a - c) * restored, 0, 1),
+                        )
+                        for a, c in SHARE_GRID
+                    },
                 }
             rows.append(row)
 
@@ -121,6 +156,15 @@ def main() -> None:
             + " | ".join(f"{c:.2f}" for c in cols)
             + " |"
         )
+    print(
+        "\nauto's shares (deconvolution, clean-up; the network the rest) "
+        f"{auto.BLIND_SHARE}, {auto.BLIND_POLISH} against the best on these photos, and "
+        "fitted on every other photo and scored on the rest (both ways, summed):\n"
+    )
+    print("| weights | auto's shares | best shares | fitted on halves |")
+    print("|---|---|---|---|")
+    for label in nets:
+        print(f"| {label} | " + " | ".join(_shares(rows, label)) + " |")
     if args.json:
         args.json.write_text(
             json.dumps({"weights": {k: str(v) for k, v in weights.items()}, "rows": rows}, indent=1)
