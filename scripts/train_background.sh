@@ -117,7 +117,8 @@ stop)
         rm -f "$dir/$name.pid"
         echo "train_background: $name stopped"
     done
-    for run in checkpoints/nafnet-fast-gopro checkpoints/motion-single checkpoints/motion-frames; do
+    for run in checkpoints/*/; do
+        run=${run%/}
         [ -f "$run/ckpt/last.json" ] || continue
         # only what trained this session: a committed checkpoint that did not change stays as
         # is (a new, untracked one is slimmed; outside git everything is)
