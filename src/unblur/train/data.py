@@ -1308,6 +1308,24 @@ def _centre(image: np.ndarray, size: int | None) -> np.ndarray:
     return image[top : top + ch, left : left + cw]
 
 
+def _val_pair(
+    spec: SyntheticValSpec | DeconvolvedValSpec,
+    photo: np.ndarray,
+    path: Path,
+    rng: np.random.Generator,
+) -> SourcePair:
+    """One fixed validation pair of a synthetic spec: the photo's centre crop, blurred (and,
+    for a deconvolved spec, deconvolved with a wrong kernel, away from the borders)."""
+    if isinstance(spec, SyntheticValSpec):
+        return synthesize_pair(photo, min(spec.crop, *photo.shape[:2]), spec.blur, rng, centre=True)
+    from unblur.train.deconvolved import deconvolved_pair
+
+    size = min(spec.crop, min(photo.shape[:2]) - 2 * spec.blur.margin)
+    if size < 16:
+        raise InputError(f"too small for a {spec.name} validation crop", path)
+    return deconvolved_pair(photo, size, spec.blur, spec.error, rng, centre=True)
+
+
 def build_val_set(
     specs: Sequence[ValSetSpec], root: Path, *, seed: int = 0, quiet: bool = True
 ) -> list[ValPair]:
@@ -1337,29 +1355,14 @@ def build_val_set(
     out: list[ValPair] = []
     for k, spec in enumerate(specs):
         folder = _check_folder(Path(root) / spec.path)
-        if isinstance(spec, SyntheticValSpec):
+        if isinstance(spec, SyntheticValSpec | DeconvolvedValSpec):
             files = list_images(folder)[: spec.count]
             if not files:
                 raise InputError("folder holds no images", folder)
             for i, path in enumerate(_progress(files, f"validation {spec.name}", quiet)):
                 photo = load_rgb8(path)
-                size = min(spec.crop, *photo.shape[:2])
                 rng = derive_rng(TAG_VAL, seed, k, i)
-                pair = synthesize_pair(photo, size, spec.blur, rng, centre=True)
-                out.append(ValPair(spec.name, path.name, pair.blur, pair.sharp))
-        elif isinstance(spec, DeconvolvedValSpec):
-            from unblur.train.deconvolved import deconvolved_pair
-
-            files = list_images(folder)[: spec.count]
-            if not files:
-                raise InputError("folder holds no images", folder)
-            for i, path in enumerate(_progress(files, f"validation {spec.name}", quiet)):
-                photo = load_rgb8(path)
-                size = min(spec.crop, min(photo.shape[:2]) - 2 * spec.blur.margin)
-                if size < 16:
-                    raise InputError(f"too small for a {spec.name} validation crop", path)
-                rng = derive_rng(TAG_VAL, seed, k, i)
-                pair = deconvolved_pair(photo, size, spec.blur, spec.error, rng, centre=True)
+                pair = _val_pair(spec, photo, path, rng)
                 out.append(ValPair(spec.name, path.name, pair.blur, pair.sharp))
         else:
             _, found = find_pairs(folder, include=spec.include, exclude=spec.exclude)
