@@ -92,7 +92,7 @@ def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
                 if kernel is None:
                     row[column], row[column + "_sc"] = row["input"], row["input_sc"]
                     continue
-                out = np.clip(_out_of_space(hyper_laplacian(data, kernel), space), 0, 1)
+                out = np.clip(_out_of_space(hyper_laplacian(data, kernel, origin="mass"), space), 0, 1)
                 row[column] = metrics.psnr(sharp, out)
                 row[column + "_sc"] = metrics.shift_compensated_psnr(sharp, out)
                 if column == "blind":

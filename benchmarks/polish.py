@@ -114,7 +114,7 @@ def main() -> None:
             if auto.choose(evidence)[0] != "blind":
                 continue
             deconvolved = np.clip(
-                _out_of_space(hyper_laplacian(data, evidence.kernel), "linear"), 0, 1
+                _out_of_space(hyper_laplacian(data, evidence.kernel, origin="mass"), "linear"), 0, 1
             )
             row = {
                 "name": name,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from scenes import textured_scene
 
 from unblur import blur, metrics
@@ -195,3 +196,30 @@ def test_lam_scale_trades_sharpness_for_robustness(blurred_pair) -> None:
     assert detail(soft) < detail(default)
     with pytest.raises(ValueError, match="lam_scale"):
         deconv.hyper_laplacian(blurred, kernel, lam_scale=0.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_origin_mass_restores_in_place_a_kernel_known_up_to_a_shift(blurred_pair, method) -> None:
+    """A blind estimate is only known up to a shift, and re-centred by whole pixels: about its
+    centre pixel it moves the picture by what is left over; about its centre of mass it does
+    not (a phase ramp, exact to a fraction of a pixel)."""
+    sharp, observed, kernel = blurred_pair
+    moved = ndimage.shift(np.pad(kernel.astype(np.float64), 3), (1.5, -0.5), order=1)
+    assert deconv.mass_offset(moved) == pytest.approx((1.5, -0.5), abs=1e-6)
+    assert deconv.mass_offset(kernel) == pytest.approx((0.0, 0.0), abs=1e-6)
+
+    def score(k: np.ndarray, origin: str) -> float:
+        out = deconv.deconvolve(observed, k, method=method, origin=origin)  # type: ignore[arg-type]
+        return metrics.psnr(sharp, out, crop_border=8)
+
+    in_place = score(kernel, "centre")
+    # the true kernel's centre of mass is its centre pixel: the two conventions agree
+    assert score(kernel, "mass") == pytest.approx(in_place, abs=0.05)
+    # the moved kernel: about its centre pixel the picture moves, about its mass it stays
+    assert score(moved, "mass") > score(moved, "centre") + 3.0
+    assert score(moved, "mass") > in_place - 1.5
+
+
+def test_unknown_origin() -> None:
+    with pytest.raises(ValueError, match="origin"):
+        deconv.hyper_laplacian(np.zeros((8, 8), np.float32), np.ones((3, 3)), origin="middle")  # type: ignore[arg-type]

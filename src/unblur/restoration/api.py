@@ -377,7 +377,7 @@ def _blind(
     data = _in_space(colour, space)
     if evidence is not None and evidence.kernel is not None:
         kernel = evidence.kernel
-        restored = deconv.hyper_laplacian(data, kernel)
+        restored = deconv.hyper_laplacian(data, kernel, origin="mass")
     else:
         restored, kernel = blind.deblur_blind(data, kernel_size)
     return _out_of_space(restored, space), kernel

@@ -1,6 +1,7 @@
 """Non-blind deconvolution: undo a known blur.
 
-Forward model (true convolution, kernel centred at ``(k // 2, k // 2)``)::
+Forward model (true convolution, kernel centred at ``(k // 2, k // 2)``, or at its centre of
+mass with ``origin="mass"``)::
 
     y = k * x + n
 
@@ -54,6 +55,8 @@ from unblur.progress import bar as progress_bar
 
 Method = Literal["wiener", "rl", "hyperlaplacian"]
 METHODS: tuple[str, ...] = ("hyperlaplacian", "wiener", "rl")
+Origin = Literal["centre", "mass"]
+ORIGINS: tuple[str, ...] = ("centre", "mass")
 
 _NOISE_FLOOR = 2e-3  # smallest noise level assumed, even for clean synthetic input
 
@@ -109,13 +112,42 @@ def validate_kernel(
     return (k / k.sum()).astype(np.float32)
 
 
-def _psf2otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Real-FFT transfer function of a centred kernel for circular convolution on ``shape``."""
+def mass_offset(kernel: np.ndarray) -> tuple[float, float]:
+    """``(dy, dx)``: how far the kernel's centre of mass lies from its centre pixel."""
+    k = np.asarray(kernel, np.float64)
+    total = float(k.sum())
+    if total <= 0:
+        return 0.0, 0.0
+    rows, cols = k.sum(axis=1) / total, k.sum(axis=0) / total
+    return (
+        float(np.dot(rows, np.arange(k.shape[0]))) - k.shape[0] // 2,
+        float(np.dot(cols, np.arange(k.shape[1]))) - k.shape[1] // 2,
+    )
+
+
+def _check_origin(origin: str) -> None:
+    if origin not in ORIGINS:
+        raise ValueError(f"origin must be one of {', '.join(ORIGINS)}, got {origin!r}")
+
+
+def _psf2otf(kernel: np.ndarray, shape: tuple[int, int], origin: str = "centre") -> np.ndarray:
+    """Real-FFT transfer function of a kernel for circular convolution on ``shape``.
+
+    ``origin="centre"``: the kernel's centre pixel ``(k // 2, k // 2)`` is the origin (the usual
+    convention: a kernel off centre shifts the picture). ``"mass"``: its centre of mass is, to a
+    fraction of a pixel (a phase ramp: the kernel moved by exactly ``-mass_offset``).
+    """
     kh, kw = kernel.shape
     big = np.zeros(shape, np.float32)
     big[:kh, :kw] = kernel
     big = np.roll(big, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return sfft.rfft2(big)
+    otf = sfft.rfft2(big)
+    if origin == "mass":
+        dy, dx = mass_offset(kernel)
+        fy = sfft.fftfreq(shape[0])[:, None]
+        fx = sfft.rfftfreq(shape[1])[None, :]
+        otf = (otf * np.exp(2j * np.pi * (fy * dy + fx * dx))).astype(otf.dtype)
+    return otf
 
 
 def _gradient_otfs(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +245,9 @@ def estimate_noise(image: np.ndarray) -> float:
 # --------------------------------------------------------------------------- Wiener
 
 
-def wiener(image: np.ndarray, kernel: np.ndarray, *, nsr: float | None = None) -> np.ndarray:
+def wiener(
+    image: np.ndarray, kernel: np.ndarray, *, nsr: float | None = None, origin: Origin = "centre"
+) -> np.ndarray:
     """Wiener deconvolution with a 1/f^2 natural-image prior.
 
     Solves, per frequency ``f``,
@@ -227,10 +261,14 @@ def wiener(image: np.ndarray, kernel: np.ndarray, *, nsr: float | None = None) -
         nsr: noise-to-signal ratio relative to the gradient prior. ``None``
             estimates it from the image: noise variance over the gradient
             power of the blurred image.
+        origin: the kernel point that does not move the picture: ``"centre"`` (its centre
+            pixel) or ``"mass"`` (its centre of mass, to a fraction of a pixel: for kernels
+            known only up to a shift, such as blind estimates).
 
     Returns:
         Restored float32 image, same shape, clipped to [0, 1].
     """
+    _check_origin(origin)
     img = _as_float_image(image)
     k = validate_kernel(kernel, img.shape)
     if nsr is None:
@@ -243,7 +281,7 @@ def wiener(image: np.ndarray, kernel: np.ndarray, *, nsr: float | None = None) -
 
     def one(plane: np.ndarray) -> np.ndarray:
         p = _pad_and_taper(plane, k)
-        otf = _psf2otf(k, p.image.shape)
+        otf = _psf2otf(k, p.image.shape, origin)
         fx, fy = _gradient_otfs(p.image.shape)
         den = np.abs(otf) ** 2 + nsr * (np.abs(fx) ** 2 + np.abs(fy) ** 2)
         out = sfft.irfft2(
@@ -264,6 +302,7 @@ def richardson_lucy(
     iterations: int = 50,
     damping: float | None = None,
     tol: float = 1e-4,
+    origin: Origin = "centre",
 ) -> np.ndarray:
     """Damped Richardson-Lucy deconvolution with a stopping rule.
 
@@ -283,12 +322,14 @@ def richardson_lucy(
         damping: damping threshold; ``None`` uses 3x the estimated noise sigma,
             0 disables damping.
         tol: relative-change tolerance for stopping.
+        origin: as :func:`wiener`.
 
     Returns:
         Restored float32 image, same shape, clipped to [0, 1].
     """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
+    _check_origin(origin)
     img = _as_float_image(image)
     k = validate_kernel(kernel, img.shape)
     sigma = max(estimate_noise(img), _NOISE_FLOOR)
@@ -301,7 +342,7 @@ def richardson_lucy(
         p = _pad_and_taper(plane, k)
         shape = p.image.shape
         y = np.clip(p.image, 0.0, None).astype(np.float64) + eps
-        otf = _psf2otf(k, shape)
+        otf = _psf2otf(k, shape, origin)
         x = y.copy()
         for _ in range(iterations):
             reblurred = np.maximum(sfft.irfft2(sfft.rfft2(x) * otf, s=shape), eps)
@@ -386,6 +427,7 @@ def hyper_laplacian(
     beta_rate: float = 2.0 * np.sqrt(2.0),
     inner_iterations: int = 1,
     lam_scale: float = 1.0,
+    origin: Origin = "centre",
 ) -> np.ndarray:
     """Fast deconvolution with a hyper-Laplacian gradient prior (Krishnan & Fergus 2009).
 
@@ -407,6 +449,7 @@ def hyper_laplacian(
         inner_iterations: alternations per beta value.
         lam_scale: multiplies ``lam`` (given or automatic); below 1 trusts the kernel
             less (a stronger prior), which suits estimated kernels.
+        origin: as :func:`wiener`.
 
     Returns:
         Restored float32 image, same shape, clipped to [0, 1].
@@ -418,6 +461,7 @@ def hyper_laplacian(
             f"need 0 < beta_start <= beta_max and beta_rate > 1, "
             f"got {beta_start}, {beta_max}, {beta_rate}"
         )
+    _check_origin(origin)
     img = _as_float_image(image)
     k = validate_kernel(kernel, img.shape)
     if lam is None:
@@ -430,7 +474,7 @@ def hyper_laplacian(
     def one(plane: np.ndarray) -> np.ndarray:
         p = _pad_and_taper(plane, k)
         shape = p.image.shape
-        otf = _psf2otf(k, shape)
+        otf = _psf2otf(k, shape, origin)
         fx, fy = _gradient_otfs(shape)
         numerator = np.conj(otf) * sfft.rfft2(p.image)
         k_power = (np.abs(otf) ** 2).astype(np.float32)
@@ -466,6 +510,7 @@ def deconvolve(
     *,
     method: Method = "hyperlaplacian",
     lam_scale: float = 1.0,
+    origin: Origin = "centre",
 ) -> np.ndarray:
     """Deconvolve with a known kernel using the named method and its defaults.
 
@@ -475,16 +520,17 @@ def deconvolve(
         method: ``"hyperlaplacian"`` (best measured, the default), ``"wiener"`` or ``"rl"``.
         lam_scale: ``hyperlaplacian`` only: scales its data weight (see
             :func:`hyper_laplacian`).
+        origin: the kernel point that does not move the picture (see :func:`wiener`).
 
     Returns:
         Restored float32 image of the same shape.
     """
     if method == "hyperlaplacian":
-        return hyper_laplacian(image, kernel, lam_scale=lam_scale)
+        return hyper_laplacian(image, kernel, lam_scale=lam_scale, origin=origin)
     if method == "wiener":
-        return wiener(image, kernel)
+        return wiener(image, kernel, origin=origin)
     if method == "rl":
-        return richardson_lucy(image, kernel)
+        return richardson_lucy(image, kernel, origin=origin)
     raise ValueError(f"unknown deconvolution method {method!r}; choose from {', '.join(METHODS)}")
 
 
