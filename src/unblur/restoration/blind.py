@@ -73,6 +73,8 @@ _RATIO = math.sqrt(0.5)  # pyramid scale between levels
 _COARSEST_KERNEL = 5  # kernel side at the coarsest level
 _BETA_MAX = 1e5
 _FLAT_GRADIENT = 1e-3  # below this RMS gradient the image has no edges to learn from
+#: Kernel values below ``peak / PEAK_FRACTION`` are dropped after each kernel update.
+PEAK_FRACTION = 20.0
 
 
 @dataclass(frozen=True)
@@ -265,12 +267,13 @@ def _kernel_least_squares(
 
 
 def _clean_kernel(kernel: np.ndarray) -> np.ndarray:
-    """Threshold at max/20, drop weak connected components, non-negative, normalise, re-centre."""
+    """Threshold at ``max / PEAK_FRACTION``, drop weak connected components, non-negative,
+    normalise, re-centre."""
     k = np.clip(kernel, 0.0, None)
     peak = float(k.max())
     if peak <= 0:
         return _delta(kernel.shape[0])
-    k[k < peak / 20.0] = 0.0
+    k[k < peak / PEAK_FRACTION] = 0.0
     labels, count = ndimage.label(k > 0, structure=np.ones((3, 3)))
     if count > 1:
         mass = ndimage.sum(k, labels, index=np.arange(1, count + 1))
