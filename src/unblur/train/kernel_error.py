@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from unblur.restoration.blind import PEAK_FRACTION
+
 __all__ = ["KernelError", "perturb_kernel"]
 
 
@@ -57,8 +59,9 @@ def perturb_kernel(
     kernel: np.ndarray, rng: np.random.Generator, error: KernelError | None = None
 ) -> np.ndarray:
     """A wrong but plausible estimate of ``kernel``: turned and stretched about its centre
-    pixel, softened, with a few spurious specks, thresholded at a twentieth of its peak (as
-    :func:`unblur.restoration.blind.estimate_kernel` cleans its estimates) and normalised.
+    pixel, softened, with a few spurious specks, thresholded at ``1 / PEAK_FRACTION`` of its
+    peak (as :func:`unblur.restoration.blind.estimate_kernel` cleans its estimates) and
+    normalised.
 
     Args:
         kernel: odd-sided non-negative kernel (true-convolution orientation).
@@ -96,5 +99,5 @@ def perturb_kernel(
         specks[chosen] = rng.random(len(chosen)) + 0.1
         k = (1 - share) * k / k.sum() + share * specks.reshape(side, side) / specks.sum()
     k = np.clip(k, 0.0, None)
-    k[k < k.max() / 20.0] = 0.0
+    k[k < k.max() / PEAK_FRACTION] = 0.0
     return (k / k.sum()).astype(np.float32)
