@@ -22,7 +22,7 @@ see.
 Usage::
 
     python benchmarks/auto_rule.py --data ../shared/data [--kodak-limit 12] [--sun-limit 2]
-        [--json runs/auto_rule.json] [--from-json runs/auto_rule.json]
+        [--json runs/auto_rule.json] [--from-json runs/auto_rule.json] [--cleaner W.safetensors]
 
 ``--from-json`` re-analyses recorded measurements without recomputing them.
 """
@@ -46,7 +46,7 @@ from unblur import metrics
 from unblur.restoration import auto
 from unblur.restoration.api import _in_space, _out_of_space
 from unblur.restoration.deconv import hyper_laplacian
-from unblur.restoration.network import cached_deblurrer
+from unblur.restoration.network import Deblurrer, cached_deblurrer
 
 AGREEMENTS = [round(a, 2) for a in np.arange(0.7, 1.0, 0.01)] + [1.01]  # 1.01: never blind
 SPREADS = [round(a, 2) for a in np.arange(0.3, 1.55, 0.05)] + [np.inf]  # inf: spread unused
@@ -55,8 +55,11 @@ TEXTURES = (0.0, 0.5, 0.6, 0.7, 0.8, 1.0)  # 0: every window (the rule before se
 WORST = -0.1  # dB: auto may fall at most this far below the network on any set
 
 
-def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
+def measure(sets: dict[str, list], quiet: bool, cleaner: Path | None = None) -> list[dict]:
+    """Every pair's evidence and candidate scores; the network run on the deconvolution is
+    the default model, or the weights file ``cleaner`` (as ``auto`` with ``nafnet-polish``)."""
     net = cached_deblurrer(device="cpu")
+    polisher = net if cleaner is None else Deblurrer("nafnet-fast", weights=cleaner, device="cpu")
     rows = []
     for label, pairs in sets.items():
         for name, blurred, sharp in tqdm(pairs, desc=label, disable=quiet):
@@ -105,7 +108,7 @@ def measure(sets: dict[str, list], quiet: bool) -> list[dict]:
                     row[_mix(w) + "_sc"] = metrics.shift_compensated_psnr(sharp, mixed)
             # the network run once more on the deconvolution (it removes ringing and noise
             # there), and three-way blends of deconvolution, network and that
-            polished = net.restore(deconvolved) if deconvolved is not blurred else restored
+            polished = polisher.restore(deconvolved) if deconvolved is not blurred else restored
             row["polish"] = metrics.psnr(sharp, polished)
             for a in SHARES:
                 for b in SHARES:
@@ -309,6 +312,13 @@ def main() -> None:
     )
     parser.add_argument("--sun-limit", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="write the measurements here")
+    parser.add_argument(
+        "--cleaner",
+        type=Path,
+        default=None,
+        help="weights of the network run on the deconvolution (default: the default model's; "
+        "e.g. nafnet-polish's), a plain weights file",
+    )
     parser.add_argument("--from-json", type=Path, default=None, help="analyse these instead")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
@@ -340,7 +350,7 @@ def main() -> None:
             sets = {
                 label: list(make()) for key, (label, make) in makers.items() if key in args.sets
             }
-            rows = measure(sets, args.quiet)
+            rows = measure(sets, args.quiet, args.cleaner)
         if args.json is not None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(rows, indent=1))

@@ -66,20 +66,22 @@ def test_auto_deconvolves_uniform_camera_shake() -> None:
     np.testing.assert_array_equal(result.kernel, direct.kernel)
     # ... blended by the measured shares with the network's restoration and with the network
     # run on the deconvolution
-    assert result.share == auto.BLIND_SHARE and direct.share is None
-    assert result.polish == auto.BLIND_POLISH > 0 and direct.polish is None
+    # the clean-up network: nafnet-polish where it ships (with the shares measured for it),
+    # else the restoration network
+    trained = get_spec(POLISH_MODEL).has_weights
+    cleaner = POLISH_MODEL if trained else "nafnet-fast"
+    share = auto.BLIND_SHARE_TRAINED if trained else auto.BLIND_SHARE
+    polish = auto.BLIND_POLISH_TRAINED if trained else auto.BLIND_POLISH
+    assert result.share == share and direct.share is None
+    assert result.polish == polish > 0 and direct.polish is None
     network = restore(blurred, "network")
-    # the clean-up network: nafnet-polish where it ships, else the restoration network
-    cleaner = POLISH_MODEL if get_spec(POLISH_MODEL).has_weights else "nafnet-fast"
     assert result.polish_model == cleaner
     polished = Deblurrer(cleaner, device="cpu", tta="auto").restore(direct.pixels)
-    expected = auto.blend(
-        direct.pixels, network.pixels, auto.BLIND_SHARE, polished, auto.BLIND_POLISH
-    )
+    expected = auto.blend(direct.pixels, network.pixels, share, polished, polish)
     np.testing.assert_allclose(result.pixels, expected, atol=1e-6)
     assert result.model == "nafnet-fast" and "+ network (nafnet-fast" in result.describe()
-    assert f"+ {cleaner} on the deconvolution (40%)" in result.describe()
-    assert f"blended: {auto.BLIND_SHARE:.0%} this deconvolution" in result.reason
+    assert f"+ {cleaner} on the deconvolution ({polish:.0%})" in result.describe()
+    assert f"blended: {share:.0%} this deconvolution" in result.reason
     assert f"{cleaner} run on the deconvolution" in result.reason
 
 
@@ -99,6 +101,7 @@ def test_auto_cleans_its_deconvolution_with_the_polish_network_where_it_ships(
     try:
         without = restore(blurred, kernel_size=21, tta=False)
         assert without.method == "blind" and without.polish_model == "nafnet-fast"
+        assert (without.share, without.polish) == (auto.BLIND_SHARE, auto.BLIND_POLISH)
         # a clean-up network ships: other weights of the same architecture (here: perturbed)
         torch.manual_seed(0)
         net = create_model("nafnet-fast", pretrained=False)
@@ -114,8 +117,13 @@ def test_auto_cleans_its_deconvolution_with_the_polish_network_where_it_ships(
         direct = restore(blurred, "blind", kernel_size=21)
         polished = Deblurrer(POLISH_MODEL, device="cpu").restore(direct.pixels)
         restored = Deblurrer("nafnet-fast", device="cpu").restore(blurred)
+        # ... with the shares measured for a clean-up network trained for it
+        assert (cleaned.share, cleaned.polish) == (
+            auto.BLIND_SHARE_TRAINED,
+            auto.BLIND_POLISH_TRAINED,
+        )
         expected = auto.blend(
-            direct.pixels, restored, auto.BLIND_SHARE, polished, auto.BLIND_POLISH
+            direct.pixels, restored, auto.BLIND_SHARE_TRAINED, polished, auto.BLIND_POLISH_TRAINED
         )
         np.testing.assert_allclose(cleaned.pixels, expected, atol=1e-6)
         assert np.abs(cleaned.pixels - without.pixels).max() > 1e-3
@@ -279,6 +287,12 @@ def test_blend_and_the_blind_share() -> None:
     assert auto.blind_polish(ev(0.95)) == auto.BLIND_POLISH  # colour: the network on it too
     assert auto.blind_polish(ev(0.95), grey=True) == auto.blind_polish(ev(0.2)) == 0.0
     assert auto.BLIND_SHARE + auto.BLIND_POLISH <= 1.0
+    # a clean-up network trained for deconvolutions: its own shares, for colour pictures only
+    assert auto.blind_share(ev(0.95), trained=True) == auto.BLIND_SHARE_TRAINED
+    assert auto.blind_polish(ev(0.95), trained=True) == auto.BLIND_POLISH_TRAINED > 0
+    assert auto.blind_share(ev(0.95), grey=True, trained=True) == auto.BLIND_SHARE_GREY
+    assert auto.blind_polish(ev(0.95), grey=True, trained=True) == 0.0
+    assert auto.BLIND_SHARE_TRAINED + auto.BLIND_POLISH_TRAINED <= 1.0
 
 
 def test_evidence_records_each_window_agreement_and_texture() -> None:

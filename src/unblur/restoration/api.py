@@ -237,8 +237,9 @@ def restore(
         )
         method, reason = choose(evidence)
         grey = colour.ndim == 2 or colour.shape[2] == 1
-        share = blind_share(evidence, grey=grey) if method == "blind" else None
-        polish = blind_polish(evidence, grey=grey) if method == "blind" else None
+        trained = _trained_cleaner(model, weights, deblurrer)
+        share = blind_share(evidence, grey=grey, trained=trained) if method == "blind" else None
+        polish = blind_polish(evidence, grey=grey, trained=trained) if method == "blind" else None
 
     result_kernel = None
     estimate = None
@@ -334,6 +335,15 @@ def _network(
     return deblurrer.restore(colour, progress=progress), deblurrer.name, passes
 
 
+def _trained_cleaner(model: str, weights: str | Path | None, deblurrer: Deblurrer | None) -> bool:
+    """Whether auto's network on the deconvolution is :data:`POLISH_MODEL`, trained for it: its
+    weights ship and the restoration uses the default model's shipped weights."""
+    from unblur.models import get_spec
+
+    own = weights is None and (deblurrer.name if deblurrer is not None else model) == DEFAULT_MODEL
+    return own and get_spec(POLISH_MODEL).has_weights
+
+
 def _polish(
     deconvolved: np.ndarray,
     model: str,
@@ -347,11 +357,9 @@ def _polish(
     it, where its weights ship and the restoration uses the default model's shipped weights
     (as ``deblurrer`` does, whose device and ``tta`` it then takes); else the restoration
     network itself, as before there was one."""
-    from unblur.models import get_spec
     from unblur.restoration import network
 
-    own = weights is None and (deblurrer.name if deblurrer is not None else model) == DEFAULT_MODEL
-    if not (own and get_spec(POLISH_MODEL).has_weights):
+    if not _trained_cleaner(model, weights, deblurrer):
         restored, name, _ = _network(deconvolved, model, weights, deblurrer, device, tta, progress)
         return restored, name
     if deblurrer is not None:

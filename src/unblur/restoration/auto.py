@@ -44,7 +44,9 @@ __all__ = [
     "AGREEMENT_MIN",
     "BLIND_POLISH",
     "BLIND_SHARE",
+    "BLIND_POLISH_TRAINED",
     "BLIND_SHARE_GREY",
+    "BLIND_SHARE_TRAINED",
     "NOISE_MAX",
     "SPREAD_MAX",
     "Evidence",
@@ -87,6 +89,15 @@ SPREAD_MAX = 0.9
 BLIND_SHARE = 0.3
 BLIND_POLISH = 0.4
 BLIND_SHARE_GREY = 1.0
+#: The same two shares where the network run on the deconvolution is ``nafnet-polish``, trained
+#: on such deconvolutions (where its weights ship and the default model's shipped weights
+#: restore the photo: :func:`unblur.restoration.api.restore`). It cleans a deconvolution far
+#: better than the restoration network (kodak24 camera shake, the 18 photos auto deconvolves:
+#: 29.12 against 28.05 dB), so the blend leans on it. Measured by ``benchmarks/auto_rule.py
+#: --cleaner`` with its weights of session 12 (BENCHMARKS.md): 0.2 / 0.8 gains 0.46 dB on kodak24
+#: camera shake over 0.3 / 0.4 with the same weights, and moves no other set down.
+BLIND_SHARE_TRAINED = 0.2
+BLIND_POLISH_TRAINED = 0.8
 #: Most noise (sigma in the working colour space, :func:`unblur.restoration.deconv.estimate_noise`)
 #: for ``auto`` to deconvolve. The benchmark sets stay below 0.009, so this guard is not
 #: measured there; deconvolution amplifies noise, so very noisy pictures go to the network.
@@ -308,23 +319,27 @@ def motion_spread(picture: np.ndarray, *, device: str = "cpu") -> float:
     return float(np.mean(np.linalg.norm(tensors - mean, axis=1)) / norm)
 
 
-def blind_share(evidence: Evidence, *, grey: bool = False) -> float:
+def blind_share(evidence: Evidence, *, grey: bool = False, trained: bool = False) -> float:
     """Blind deconvolution's share of what ``auto`` outputs where :func:`choose` deconvolves,
     the network making up the rest (:func:`blind_polish`): ``BLIND_SHARE`` for a colour
-    picture, ``BLIND_SHARE_GREY`` for a grey one (the network was trained on colour photos); 0
-    where ``choose`` runs the network."""
+    picture (``BLIND_SHARE_TRAINED`` where the network run on the deconvolution is the one
+    trained for it, ``trained``), ``BLIND_SHARE_GREY`` for a grey one (the network was trained
+    on colour photos); 0 where ``choose`` runs the network."""
     if choose(evidence)[0] != "blind":
         return 0.0
-    return BLIND_SHARE_GREY if grey else BLIND_SHARE
+    if grey:
+        return BLIND_SHARE_GREY
+    return BLIND_SHARE_TRAINED if trained else BLIND_SHARE
 
 
-def blind_polish(evidence: Evidence, *, grey: bool = False) -> float:
+def blind_polish(evidence: Evidence, *, grey: bool = False, trained: bool = False) -> float:
     """The share of the network run on the blind deconvolution in what ``auto`` outputs where
-    :func:`choose` deconvolves a colour picture (``BLIND_POLISH``); 0 for a grey one and where
+    :func:`choose` deconvolves a colour picture (``BLIND_POLISH``, ``BLIND_POLISH_TRAINED``
+    where that network is the one trained for it, ``trained``); 0 for a grey one and where
     ``choose`` runs the network."""
     if grey or choose(evidence)[0] != "blind":
         return 0.0
-    return BLIND_POLISH
+    return BLIND_POLISH_TRAINED if trained else BLIND_POLISH
 
 
 def choose(evidence: Evidence) -> tuple[str, str]:
