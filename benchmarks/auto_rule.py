@@ -95,7 +95,9 @@ def measure(sets: dict[str, list], quiet: bool, cleaner: Path | None = None) -> 
                 if kernel is None:
                     row[column], row[column + "_sc"] = row["input"], row["input_sc"]
                     continue
-                out = np.clip(_out_of_space(hyper_laplacian(data, kernel, origin="mass"), space), 0, 1)
+                out = np.clip(
+                    _out_of_space(hyper_laplacian(data, kernel, origin="mass"), space), 0, 1
+                )
                 row[column] = metrics.psnr(sharp, out)
                 row[column + "_sc"] = metrics.shift_compensated_psnr(sharp, out)
                 if column == "blind":

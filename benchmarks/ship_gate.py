@@ -619,7 +619,7 @@ class Report:
         return verdict(self.scores)
 
     def metric(self) -> tuple[str, str]:
-        if self.task == "restore":
+        if self.task in ("restore", "polish"):
             return "PSNR", "dB"
         return "median EPE", "px"
 

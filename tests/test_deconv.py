@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 from scenes import textured_scene
+from scipy import ndimage
 
 from unblur import blur, metrics
 from unblur.errors import KernelError

@@ -57,7 +57,9 @@ class Restoration:
         method: the method that ran: ``network``, ``kernel``, ``blind`` or ``motion``.
         reason: why that method (the ``auto`` rule's numbers, or "asked for").
         seconds: wall time of the call.
-        model: the network's name for ``network``, else ``None``.
+        model: the network's name for ``network``, and for ``blind`` blended with its
+            restoration; else ``None`` (also where the blend gives that restoration no share,
+            so it is not run).
         space: ``"linear"`` or ``"srgb"`` for the classical methods, else ``None``.
         kernel: the kernel deconvolved with (given or estimated), else ``None``.
         motion: the estimated motion field for ``motion``, else ``None``.
@@ -93,10 +95,12 @@ class Restoration:
     def describe(self) -> str:
         """One line for people: the method, its model or space, why, and the time."""
         what = self.method
-        if self.method == "blind" and self.model and self.share is not None:
+        if self.method == "blind" and self.share is not None and self.share < 1.0:
             polish = self.polish or 0.0
             network = max(0.0, 1.0 - self.share - polish)
-            what += f" ({self.space}, {self.share:.0%}) + network ({self.model}, {network:.0%})"
+            what += f" ({self.space}, {self.share:.0%})"
+            if network > 0:
+                what += f" + network ({self.model}, {network:.0%})"
             if polish:
                 cleaner = self.polish_model or "network"
                 what += f" + {cleaner} on the deconvolution ({polish:.0%})"
@@ -268,22 +272,24 @@ def restore(
             from unblur.restoration.auto import blend
 
             deconvolved = np.clip(restored, 0.0, 1.0)
-            network_restored, model_name, passes = _network(
-                colour, model, weights, deblurrer, device, tta, progress
-            )
+            network_share = max(0.0, 1.0 - share - (polish or 0.0))
+            network_restored = deconvolved  # not run where its share is nil
+            if network_share > 0:
+                network_restored, model_name, passes = _network(
+                    colour, model, weights, deblurrer, device, tta, progress
+                )
             polished = None
             if polish:  # a network run on the deconvolution: its ringing and noise taken out
-                polished, polish_model = _polish(
+                polished, polish_model, passes = _polish(
                     deconvolved, model, weights, deblurrer, device, tta, progress
                 )
             restored = blend(deconvolved, network_restored, share, polished, polish or 0.0)
-            network_share = max(0.0, 1.0 - share - (polish or 0.0))
-            reason = (
-                f"{reason}; blended: {share:.0%} this deconvolution, {network_share:.0%} the "
-                f"network's restoration ({model_name})"
-            )
+            parts = [f"{share:.0%} this deconvolution"]
+            if network_share > 0:
+                parts.append(f"{network_share:.0%} the network's restoration ({model_name})")
             if polish:
-                reason += f", {polish:.0%} {polish_model} run on the deconvolution"
+                parts.append(f"{polish:.0%} {polish_model} run on the deconvolution")
+            reason = f"{reason}; blended: {', '.join(parts)}"
     else:  # motion
         from unblur.restoration.field import deblur_motion
         from unblur.restoration.network import resolve_device
@@ -352,20 +358,20 @@ def _polish(
     device: str,
     tta: bool | str,
     progress: bool | Callable[[int, int], None],
-) -> tuple[np.ndarray, str]:
-    """The network run on auto's deconvolution, and its name: :data:`POLISH_MODEL`, trained for
-    it, where its weights ship and the restoration uses the default model's shipped weights
-    (as ``deblurrer`` does, whose device and ``tta`` it then takes); else the restoration
-    network itself, as before there was one."""
+) -> tuple[np.ndarray, str, int]:
+    """The network run on auto's deconvolution, its name and its turns and flips:
+    :data:`POLISH_MODEL`, trained for it, where its weights ship and the restoration uses the
+    default model's shipped weights (as ``deblurrer`` does, whose device and ``tta`` it then
+    takes); else the restoration network itself, as before there was one."""
     from unblur.restoration import network
 
     if not _trained_cleaner(model, weights, deblurrer):
-        restored, name, _ = _network(deconvolved, model, weights, deblurrer, device, tta, progress)
-        return restored, name
+        return _network(deconvolved, model, weights, deblurrer, device, tta, progress)
     if deblurrer is not None:
         device, tta = str(deblurrer.device), deblurrer.tta
     cleaner = network.cached_deblurrer(POLISH_MODEL, device=device, tta=tta)
-    return cleaner.restore(deconvolved, progress=progress), POLISH_MODEL
+    passes = cleaner.passes_for(*deconvolved.shape[:2])
+    return cleaner.restore(deconvolved, progress=progress), POLISH_MODEL, passes
 
 
 def _blind(

@@ -43,8 +43,8 @@ from unblur.restoration import blind, deconv
 __all__ = [
     "AGREEMENT_MIN",
     "BLIND_POLISH",
-    "BLIND_SHARE",
     "BLIND_POLISH_TRAINED",
+    "BLIND_SHARE",
     "BLIND_SHARE_GREY",
     "BLIND_SHARE_TRAINED",
     "NOISE_MAX",

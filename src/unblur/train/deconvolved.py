@@ -120,7 +120,9 @@ def deconvolved_pair(
         raise ValueError(f"blur kind {pair.info['kind']!r} has no kernel to deconvolve with")
     estimate = perturb_kernel(pair.info["kernel"], rng, error)
     linear = io.srgb_to_linear(pair.blur)
-    deconvolved = np.clip(io.linear_to_srgb(hyper_laplacian(linear, estimate, origin="mass")), 0.0, 1.0)
+    deconvolved = np.clip(
+        io.linear_to_srgb(hyper_laplacian(linear, estimate, origin="mass")), 0.0, 1.0
+    )
     window = (slice(margin, margin + size), slice(margin, margin + size))
     return SourcePair(
         np.ascontiguousarray(deconvolved[window], dtype=np.float32),

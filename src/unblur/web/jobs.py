@@ -244,7 +244,7 @@ class Worker:
             "reason": result.reason,
             "model": result.model,
             # blind deconvolution's share of a blend with the network (None: not blended)
-            "share": result.share if result.method == "blind" and result.model else None,
+            "share": result.share if result.share is not None and result.share < 1 else None,
             "polish": result.polish,  # ... and the share of the network run on the deconvolution
             "polish_model": result.polish_model,  # ... which network that was
             "seconds": round(result.seconds, 2),

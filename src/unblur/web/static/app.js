@@ -129,7 +129,9 @@ async function showResult(job) {
   if (info.share != null) {  // blind deconvolution blended with the network
     const pct = (x) => `${Math.round(100 * x)}%`;
     const polish = info.polish || 0;
-    text += ` ${pct(info.share)} + network (${info.model}) ${pct(1 - info.share - polish)}`;
+    const network = 1 - info.share - polish;  // nil: the network's restoration was not run
+    text += ` ${pct(info.share)}`;
+    if (network > 1e-9) text += ` + network (${info.model}) ${pct(network)}`;
     if (polish) text += ` + ${info.polish_model || "network"} on the deconvolution ${pct(polish)}`;
     if (info.tta > 1) text += `, ${passes(info.tta)}`;
   } else if (info.model) text += ` (${info.model}${info.tta > 1 ? ", " + passes(info.tta) : ""})`;
