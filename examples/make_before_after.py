@@ -30,7 +30,11 @@ def main() -> None:
     network = unblur.restore(blurred, "network")
     known = unblur.restore(blurred, "kernel", kernel=kernel)
     print(f"auto: {auto.describe()}")
-    chose = auto.method + (" + network" if auto.share is not None and auto.share < 1 else "")
+    chose = auto.method
+    if auto.share is not None and auto.share < 1:  # blended: with the network's restoration,
+        rest = 1.0 - auto.share - (auto.polish or 0.0)  # with a network on the deconvolution
+        chose += " + network" if rest > 0 else ""
+        chose += f" + {auto.polish_model}" if auto.polish else ""
 
     def label(text: str, image: np.ndarray) -> str:
         return f"{text}: {metrics.psnr(sharp, image):.1f} dB"
